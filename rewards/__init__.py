@@ -1,0 +1,1 @@
+"""Clinical report scorers (CheXbert, RadGraph, RaTEScore, GREEN, offline rules) and the ORMs."""

@@ -1,0 +1,1 @@
+"""ms-swift plugins shipped by this project (see swift_plugins/editgrpo)."""

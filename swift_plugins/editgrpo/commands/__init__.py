@@ -1,0 +1,1 @@
+"""Sub-commands of the `editgrpo` CLI (see cli.py)."""
