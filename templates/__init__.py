@@ -1,0 +1,1 @@
+"""CXR prompt building and the registered swift template."""

@@ -1,0 +1,59 @@
+"""The user prompt for one chest X-ray study (wording is ours; structure follows the paper §8).
+
+Images come first (one `<image>` tag each), then a role line, a line naming every image in
+order (current/prior study and view), the instruction, and INDICATION/TECHNIQUE/COMPARISON.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+IMAGE_TAG = "<image>"
+ROLE_LINE = "You are a radiology assistant reading a chest X-ray study."
+INSTRUCTION = (
+    "Describe the FINDINGS of the current study in the style of a radiology report."
+)
+PRIOR_INSTRUCTION = " Use the prior study for comparison where relevant."
+
+
+@dataclass(frozen=True)
+class StudyImage:
+    path: str
+    view: str  # e.g. "PA", "AP", "LATERAL"; "UNKNOWN" when the data set does not say
+    prior: bool = False
+
+
+def describe_images(images: Sequence[StudyImage]) -> str:
+    parts = [
+        f"Image {i}: {'prior' if image.prior else 'current'} study, {image.view} view"
+        for i, image in enumerate(images, start=1)
+    ]
+    return "; ".join(parts) + "."
+
+
+def build_prompt(
+    images: Sequence[StudyImage],
+    indication: str | None = None,
+    technique: str | None = None,
+    comparison: str | None = None,
+) -> str:
+    if not images:
+        raise ValueError("a study prompt needs at least one image")
+    instruction = INSTRUCTION + (PRIOR_INSTRUCTION if any(i.prior for i in images) else "")
+    lines = [
+        IMAGE_TAG * len(images) + ROLE_LINE,
+        describe_images(images),
+        instruction,
+        f"INDICATION: {indication or 'None.'}",
+        f"TECHNIQUE: {technique or 'None.'}",
+        f"COMPARISON: {comparison or 'None.'}",
+    ]
+    return "\n".join(lines)
+
+
+def build_messages(images: Sequence[StudyImage], findings: str | None, **context: str | None) -> list[dict]:
+    """swift messages: the user prompt, plus the gold FINDINGS as assistant turn when given (SFT)."""
+    messages = [{"role": "user", "content": build_prompt(images, **context)}]
+    if findings is not None:
+        messages.append({"role": "assistant", "content": findings})
+    return messages
