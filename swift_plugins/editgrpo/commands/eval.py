@@ -1,10 +1,91 @@
-"""Placeholder until this command lands (owner: see the issue); replaced, not extended."""
+"""`editgrpo eval RESULT.jsonl [...] --out DIR`: the paper's metric table for one or more runs.
+
+Reads `swift infer` result files (or plain `{id, hyp, ref}` jsonl), scores every run with the
+same scorer instances (reference-side work is shared across runs) and writes metrics.json,
+metrics.csv, per_sample.jsonl, metrics.md and metrics.png into DIR.
+"""
+from __future__ import annotations
+
 import argparse
+import os
+import sys
+
+DEFAULT_METRICS = "chexbert,radgraph,ratescore,green,bleu4,rouge_l"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("results", nargs="+", help="swift infer result jsonl files (or plain {id, hyp, ref} jsonl)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--names", help="comma-separated run names, one per file (default: file stems)")
+    parser.add_argument(
+        "--metrics", default=DEFAULT_METRICS,
+        help=f"comma-separated metric groups (default {DEFAULT_METRICS}); green is skipped with a note when no judge is configured",
+    )
+    parser.add_argument(
+        "--backend", choices=("real", "rules"), default=os.environ.get("EDITGRPO_REWARD_BACKEND", "real"),
+        help="clinical scorers: real models, or the offline rule-based proxies (default: $EDITGRPO_REWARD_BACKEND or real)",
+    )
+    parser.add_argument(
+        "--clean", choices=("reference", "none"), default="none",
+        help="reference = the reference evaluation's cleaning of both texts (cut at 'Indication:', drop <2-word "
+        "and near-duplicate sentences); none = score the texts as written (default)",
+    )
+    parser.add_argument(
+        "--on-mismatch", choices=("error", "intersect"), default="error",
+        help="runs covering different ids: stop (default) or score only the common ids and report the rest",
+    )
+    parser.add_argument("--models-dir", help="scorer weights directory (sets EDITGRPO_MODELS_DIR)")
+    parser.add_argument("--device", help="device for the scorer models and a local GREEN judge (sets EDITGRPO_DEVICE)")
+    parser.add_argument("--batch-size", type=int, help="scorer batch size (sets EDITGRPO_BATCH_SIZE)")
+    parser.add_argument("--green-model", help="local GREEN judge directory (or $EDITGRPO_GREEN_MODEL)")
+    parser.add_argument("--green-endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (or $EDITGRPO_GREEN_ENDPOINT)")
+    parser.add_argument("--green-endpoint-model", help="model name served at --green-endpoint (or $EDITGRPO_GREEN_ENDPOINT_MODEL)")
+    parser.add_argument("--green-max-new-tokens", type=int, default=1024, help="judge answer length limit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parse_metrics(text: str) -> tuple[str, ...]:
+    from swift_plugins.editgrpo.evaluation import METRIC_GROUPS
+
+    metrics = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in metrics if name not in METRIC_GROUPS]
+    if unknown or not metrics:
+        raise SystemExit(f"editgrpo eval: unknown metrics {unknown}; choose from {', '.join(METRIC_GROUPS)}")
+    return metrics
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("editgrpo: this command is not implemented yet")
+    from pathlib import Path
+
+    from swift_plugins.editgrpo.evaluation import EvalInputError, EvalSettings, evaluate_runs, read_run
+    from swift_plugins.editgrpo.eval_outputs import markdown_table, write_outputs
+    from swift_plugins.editgrpo.eval_scorers import build_runners
+
+    for flag, variable in (("models_dir", "EDITGRPO_MODELS_DIR"), ("device", "EDITGRPO_DEVICE"), ("batch_size", "EDITGRPO_BATCH_SIZE")):
+        if getattr(args, flag) is not None:
+            os.environ[variable] = str(getattr(args, flag))
+    metrics = _parse_metrics(args.metrics)
+    names = [name.strip() for name in args.names.split(",")] if args.names else [None] * len(args.results)
+    if len(names) != len(args.results):
+        raise SystemExit(f"editgrpo eval: {len(names)} names for {len(args.results)} result files")
+    try:
+        runs = [read_run(path, name) for path, name in zip(args.results, names)]
+        runners, notes, described = build_runners(
+            metrics,
+            args.backend,
+            green_model=args.green_model,
+            green_endpoint=args.green_endpoint,
+            green_endpoint_model=args.green_endpoint_model,
+            green_max_new_tokens=args.green_max_new_tokens,
+        )
+        settings = EvalSettings(tuple(runners), args.backend, args.clean, args.on_mismatch)
+        result = evaluate_runs(runs, settings, runners, notes, progress=not args.no_progress)
+    except (EvalInputError, FileNotFoundError) as error:
+        print(f"editgrpo eval: {error}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"editgrpo eval: {note}", file=sys.stderr)
+    paths = write_outputs(result, Path(args.out), {"requested_metrics": list(metrics), **described})
+    print(markdown_table(result), end="")
+    print("\n" + "\n".join(f"{kind}: {path}" for kind, path in paths.items()))
+    return 0

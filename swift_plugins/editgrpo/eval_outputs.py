@@ -1,0 +1,128 @@
+"""Files `editgrpo eval` writes: metrics.json/.csv, per_sample.jsonl, the markdown table, the bar chart."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from swift_plugins.editgrpo.evaluation import AVG_COLUMN, TABLE_COLUMNS, Column, EvalResult
+
+COUNT_KEYS = ("n", "n_empty_hyp", "n_empty_ref", "n_dropped", "green_unparsed")
+
+
+def _shown_columns(result: EvalResult) -> list[Column]:
+    """Columns with a value for some run, in table order."""
+    return [c for c in TABLE_COLUMNS if any(row.get(c.key) is not None for row in result.table.values())]
+
+
+def metrics_document(result: EvalResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """metrics.json: {"runs": {run: {column: value}}, "counts", "avg_over", "settings", "sources", "notes"}."""
+    return {
+        "runs": result.table,
+        "counts": result.counts,
+        "avg_over": result.avg_over,
+        "columns": {c.key: c.label for c in TABLE_COLUMNS},
+        "settings": {**asdict(result.settings), **(extra or {})},
+        "sources": {run.name: {"path": run.source, "format": run.format, "decoding": run.settings} for run in result.runs},
+        "notes": result.notes,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def markdown_table(result: EvalResult) -> str:
+    """The paper's table (Mi-14 … GREEN, Avg, then the extras) with the settings and notes below it."""
+    columns = [c for c in TABLE_COLUMNS if c.clinical or c is AVG_COLUMN] + [
+        c for c in _shown_columns(result) if not c.clinical and c is not AVG_COLUMN
+    ]
+    lines = [
+        "| Run | " + " | ".join(c.label for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name, row in result.table.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c.key)) for c in columns) + " |")
+    settings = result.settings
+    lines += [
+        "",
+        f"Backend: `{settings.backend}`"
+        + (" (offline rule-based proxies, not the real scorers)" if settings.backend == "rules" else "")
+        + f"; cleaning: `{settings.clean}`; metrics: {', '.join(settings.metrics)}.",
+        "Avg = mean of the clinical columns present ("
+        + "; ".join(f"{name}: {len(keys)}" for name, keys in result.avg_over.items())
+        + "); – = not computed.",
+    ]
+    lines += [f"- {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(result: EvalResult, path: Path) -> None:
+    columns = _shown_columns(result)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", *(c.key for c in columns), *COUNT_KEYS])
+        for name, row in result.table.items():
+            counts = result.counts[name]
+            writer.writerow(
+                [name, *("" if row.get(c.key) is None else f"{row[c.key]:.6f}" for c in columns)]
+                + [counts.get(key, "") for key in COUNT_KEYS]
+            )
+
+
+def plot_runs(result: EvalResult, path: Path) -> None:
+    """Grouped bars: one group per metric column, one bar per run, values printed above the bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    columns = _shown_columns(result)
+    runs = list(result.table)
+    width = 0.8 / max(len(runs), 1)
+    positions = np.arange(len(columns))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.1 * len(columns) * max(1, len(runs)) ** 0.5 + 2), 4.2))
+    for index, name in enumerate(runs):
+        values = [result.table[name].get(c.key) for c in columns]
+        offsets = positions - 0.4 + width * (index + 0.5)
+        bars = axis.bar(offsets, [0.0 if v is None else v for v in values], width, label=name)
+        for bar, value in zip(bars, values):
+            if value is not None:
+                axis.annotate(
+                    f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=7, xytext=(0, 1), textcoords="offset points",
+                )
+    axis.set_xticks(positions, [c.label for c in columns])
+    top = max((v for row in result.table.values() for v in row.values() if v is not None), default=1.0)
+    axis.set_ylim(0, max(1.0, top) * 1.12)
+    axis.set_ylabel("score")
+    title = f"Report generation metrics ({result.settings.backend} backend, clean={result.settings.clean})"
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8, ncols=min(len(runs), 4), loc="upper right")
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_outputs(result: EvalResult, out_dir: Path, extra_settings: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Writes every output file into out_dir; returns them by kind."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "metrics.json",
+        "csv": out_dir / "metrics.csv",
+        "per_sample": out_dir / "per_sample.jsonl",
+        "markdown": out_dir / "metrics.md",
+        "plot": out_dir / "metrics.png",
+    }
+    paths["json"].write_text(json.dumps(metrics_document(result, extra_settings), indent=2) + "\n", encoding="utf-8")
+    write_csv(result, paths["csv"])
+    with paths["per_sample"].open("w", encoding="utf-8") as handle:
+        for sample in result.per_sample:
+            handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
+    paths["markdown"].write_text(markdown_table(result), encoding="utf-8")
+    plot_runs(result, paths["plot"])
+    return paths
