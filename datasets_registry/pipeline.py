@@ -1,0 +1,243 @@
+"""Shared conversion steps: duplicates, longitudinal priors, view order and caps, image checks,
+ms-swift rows, and per-split jsonl files with a summary.
+
+Every converter only reads its native layout into `SourceStudy` records; everything that decides
+what a sample looks like happens here, once, so the four data sets behave the same way.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from templates.prompt import StudyImage, build_messages
+
+from .io import write_placeholder_image
+from .records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
+
+OverMax = Literal["truncate", "drop"]
+MAX_LISTED_MISSING = 20
+PLACEHOLDER_DIR = "placeholder_images"
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    max_images: int
+    over_max: OverMax = "truncate"  # current-study views beyond max_images: keep the first ones, or drop the study
+    priors: bool = True
+    skip_missing: bool = False  # drop missing image files (counted) instead of failing
+    placeholder_images: bool = False  # write small generated images for missing files (tests, demos)
+    show_progress: bool = True
+
+
+@dataclass
+class SplitSummary:
+    studies: int = 0
+    images: int = 0
+    with_prior: int = 0
+    truncated: int = 0  # studies whose views were cut to max_images
+    skipped: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class ConversionSummary:
+    dataset: str
+    splits: dict[str, SplitSummary]
+    unassigned_skipped: Counter  # rows skipped before a split was known (corrupt rows, bad bytes)
+    images_missing: int = 0
+    placeholders_written: int = 0
+    images_dropped_by_cap: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_studies(self) -> int:
+        return sum(split.studies for split in self.splits.values())
+
+    def skipped_total(self) -> Counter:
+        total = Counter(self.unassigned_skipped)
+        for split in self.splits.values():
+            total.update(split.skipped)
+        return total
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "splits": {name: {"studies": s.studies, "images": s.images, "with_prior": s.with_prior,
+                              "truncated": s.truncated, "skipped": dict(sorted(s.skipped.items()))}
+                       for name, s in self.splits.items()},
+            "unassigned_skipped": dict(sorted(self.unassigned_skipped.items())),
+            "images_missing": self.images_missing,
+            "placeholders_written": self.placeholders_written,
+            "images_dropped_by_cap": self.images_dropped_by_cap,
+            "files": self.files,
+        }
+
+    def table(self) -> str:
+        lines = [f"{self.dataset}: {self.total_studies} studies written"]
+        lines += self.notes
+        lines.append(f"{'split':<11} {'studies':>8} {'images':>8} {'w/ prior':>9} {'truncated':>9}  skipped")
+        for name, s in self.splits.items():
+            skipped = ", ".join(f"{reason}={count}" for reason, count in sorted(s.skipped.items())) or "-"
+            lines.append(f"{name:<11} {s.studies:>8} {s.images:>8} {s.with_prior:>9} {s.truncated:>9}  {skipped}")
+        if self.unassigned_skipped:
+            lines.append("skipped before split: " + ", ".join(
+                f"{reason}={count}" for reason, count in sorted(self.unassigned_skipped.items())))
+        lines.append(f"missing images: {self.images_missing} (placeholders written: {self.placeholders_written}); "
+                     f"images beyond max_images: {self.images_dropped_by_cap}")
+        return "\n".join(lines)
+
+
+def drop_duplicates(studies: list[SourceStudy]) -> tuple[list[SourceStudy], list[SourceStudy]]:
+    """A study id seen twice is ambiguous (which report, which images?): every copy is dropped."""
+    counts = Counter(study.study_id for study in studies)
+    kept = [study for study in studies if counts[study.study_id] == 1]
+    dropped = [study for study in studies if counts[study.study_id] > 1]
+    return kept, dropped
+
+
+def link_priors(studies: list[SourceStudy]) -> dict[str, SourceStudy]:
+    """study_id -> the most recent strictly earlier study (with images) of the same patient.
+
+    A data set's explicit prior link wins; otherwise studies with an `order` key are compared.
+    Studies without findings still serve as priors: only their images are used, never the report.
+    """
+    by_subject: dict[str, list[SourceStudy]] = defaultdict(list)
+    for study in studies:
+        if study.order is not None and study.images:
+            by_subject[study.subject_id].append(study)
+    priors: dict[str, SourceStudy] = {}
+    for patient_studies in by_subject.values():
+        patient_studies.sort(key=lambda s: (s.order, s.study_id))
+        latest_earlier: SourceStudy | None = None
+        for i, study in enumerate(patient_studies):
+            if i and patient_studies[i - 1].order < study.order:
+                latest_earlier = patient_studies[i - 1]
+            if latest_earlier is not None:
+                priors[study.study_id] = latest_earlier
+    for study in studies:
+        if study.explicit_prior is not None and study.explicit_prior.images:
+            priors[study.study_id] = study.explicit_prior
+    return priors
+
+
+class _ImageResolver:
+    """Checks that image files exist; writes placeholders or drops them according to the options."""
+
+    def __init__(self, src: Path, out: Path, options: ConvertOptions):
+        self.src, self.out, self.options = src, out, options
+        self.missing: list[Path] = []
+        self.placeholders = 0
+
+    def resolve(self, image: SourceImage) -> SourceImage | None:
+        if image.path.is_file():
+            return image
+        if self.options.placeholder_images:
+            try:
+                relative = image.path.relative_to(self.src)
+            except ValueError:
+                relative = Path(image.path.name)
+            target = (self.out / PLACEHOLDER_DIR / relative).resolve()
+            if not target.is_file():
+                write_placeholder_image(target)
+                self.placeholders += 1
+            return SourceImage(target, image.view)
+        self.missing.append(image.path)
+        return None
+
+
+def _row(study: SourceStudy, current: list[SourceImage], prior: SourceStudy | None,
+         prior_images: list[SourceImage]) -> dict:
+    images = [StudyImage(str(i.path), i.view) for i in current]
+    images += [StudyImage(str(i.path), i.view, prior=True) for i in prior_images]
+    context = {"indication": study.indication, "technique": study.technique, "comparison": study.comparison}
+    return {
+        "messages": build_messages(images, study.findings, **context),
+        "images": [image.path for image in images],
+        "solution": study.findings,
+        "study_id": study.study_id,
+        "subject_id": study.subject_id,
+        "split": study.split,
+        "views": [image.view for image in images],
+        "prior_study_id": prior.study_id if prior_images else None,
+        **context,
+    }
+
+
+def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, options: ConvertOptions) -> ConversionSummary:
+    """Write out/{train,validation,test}.jsonl from loaded studies; returns the summary.
+
+    Without --skip-missing/--placeholder-images a missing image file is an error that lists the
+    files; nothing is left half-written (files are written as .tmp and renamed at the end).
+    """
+    from tqdm import tqdm
+
+    if options.max_images < 1:
+        raise ConversionError(f"max_images must be >= 1, got {options.max_images}")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = ConversionSummary(dataset, {name: SplitSummary() for name in SPLITS}, Counter(loaded.skipped),
+                                notes=list(loaded.notes))
+    studies, duplicates = drop_duplicates(loaded.studies)
+    for study in duplicates:
+        summary.splits[study.split].skipped["duplicate_study_id"] += 1
+    priors = link_priors(studies) if options.priors else {}
+    resolver = _ImageResolver(src.resolve(), out, options)
+    handles = {name: (out / f"{name}.jsonl.tmp").open("w", encoding="utf-8") for name in SPLITS}
+    try:
+        for study in tqdm(sorted(studies, key=lambda s: (SPLITS.index(s.split), s.study_id)),
+                          desc=f"convert {dataset}", unit="study", disable=not options.show_progress):
+            split = summary.splits[study.split]
+            reason = _convert_one(study, priors.get(study.study_id), options, resolver, split, summary, handles)
+            if reason:
+                split.skipped[reason] += 1
+    finally:
+        for handle in handles.values():
+            handle.close()
+    summary.placeholders_written = resolver.placeholders
+    if resolver.missing and not options.skip_missing:
+        for name in SPLITS:
+            (out / f"{name}.jsonl.tmp").unlink()
+        listed = "\n  ".join(str(path) for path in resolver.missing[:MAX_LISTED_MISSING])
+        more = len(resolver.missing) - MAX_LISTED_MISSING
+        raise ConversionError(
+            f"{len(resolver.missing)} image file(s) missing under {src}:\n  {listed}"
+            + (f"\n  ... and {more} more" if more > 0 else "")
+            + "\nPass --skip-missing to drop them (counted), or --placeholder-images to generate stand-ins.")
+    summary.images_missing = len(resolver.missing)
+    for name in SPLITS:
+        final = out / f"{name}.jsonl"
+        os.replace(out / f"{name}.jsonl.tmp", final)
+        summary.files[name] = str(final)
+    (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: ConvertOptions, resolver: _ImageResolver,
+                 split: SplitSummary, summary: ConversionSummary, handles: dict) -> str | None:
+    """Writes the study's row, or returns the reason it is skipped."""
+    if not study.findings:
+        return "no_findings"
+    if not study.images:
+        return "no_images"
+    current = sorted_images(study.images)
+    if len(current) > options.max_images:
+        if options.over_max == "drop":
+            return "too_many_images"
+        summary.images_dropped_by_cap += len(current) - options.max_images
+        split.truncated += 1
+        current = current[:options.max_images]
+    current = [image for image in map(resolver.resolve, current) if image is not None]
+    if not current:
+        return "missing_images"
+    slots = options.max_images - len(current)
+    prior_candidates = sorted_images(prior.images) if prior is not None else []
+    prior_images = [image for image in map(resolver.resolve, prior_candidates[:slots]) if image is not None]
+    row = _row(study, current, prior, prior_images)
+    handles[study.split].write(json.dumps(row, ensure_ascii=False) + "\n")
+    split.studies += 1
+    split.images += len(row["images"])
+    split.with_prior += bool(prior_images)
+    return None
