@@ -47,3 +47,37 @@ class EntityAnalyzer(Protocol):
     name: str
 
     def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]: ...
+
+
+ANALYZER_BACKENDS: tuple[str, ...] = ("lexicon", "rate")
+
+
+def sentence_of(entity_text: str, sentences: Sequence[str]) -> int:
+    """Index of the first sentence containing the entity's lower-cased text, -1 if none (spec §2).
+
+    The reference drops entities whose text is in no sentence (e.g. a span across a sentence
+    boundary); analyzers keep them with -1 for the rewards, and the edit engine ignores them.
+    """
+    needle = entity_text.lower()
+    for index, sentence in enumerate(sentences):
+        if needle in sentence.lower():
+            return index
+    return -1
+
+
+def build_analyzer(backend: str, **options) -> EntityAnalyzer:
+    """The one factory for entity analyzers (trainer, rewards, CLI).
+
+    ``lexicon``: offline curated lexicon + hashed character n-gram embeddings (options: ``dim``).
+    ``rate``: RaTE-NER token classifier + BioLORD-style embedder from local dirs (options:
+    ``ner_dir``, ``embedder_dir``, ``device``, ``dtype``, ``batch_size``, ``pooling``, ...).
+    """
+    if backend == "lexicon":
+        from .lexicon import LexiconAnalyzer
+
+        return LexiconAnalyzer(**options)
+    if backend == "rate":
+        from .rate_ner import RateAnalyzer
+
+        return RateAnalyzer(**options)
+    raise ValueError(f"unknown analyzer backend {backend!r}; expected one of {ANALYZER_BACKENDS}")

@@ -1,0 +1,78 @@
+"""Caching and de-duplication in front of any `EntityAnalyzer` (NER is the expensive part).
+
+* Reference side: the gold report's analysis is reused by all G rollouts of a prompt and across
+  epochs (LRU, `max_references` entries).
+* Rollout side: identical rollouts (common late in training) are analysed once per call.
+
+Texts are keyed by their sentence split (`split_sentences`), which fixes both the normalised
+text and the sentences, so two texts with the same key have the same analysis.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+from .entities import EntityAnalyzer, ReportAnalysis
+from .sentences import split_sentences
+
+
+def analysis_key(text: str) -> str:
+    return "\n".join(split_sentences(text))
+
+
+@dataclass
+class CacheStats:
+    reference_hits: int = 0
+    reference_misses: int = 0
+    rollouts: int = 0
+    rollouts_analysed: int = 0  # after de-duplication
+
+
+class CachedAnalyzer:
+    """Wraps an analyzer; `analyze` de-duplicates, `analyze_references` also caches (LRU)."""
+
+    def __init__(self, analyzer: EntityAnalyzer, max_references: int = 8192):
+        if max_references < 0:
+            raise ValueError(f"max_references must be >= 0, got {max_references}")
+        self.analyzer = analyzer
+        self.name = analyzer.name
+        self.max_references = max_references
+        self.stats = CacheStats()
+        self._references: OrderedDict[str, ReportAnalysis] = OrderedDict()
+
+    def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]:
+        """Analyses in input order; each distinct text is sent to the analyzer once."""
+        keys = [analysis_key(r) for r in reports]
+        unique = list(dict.fromkeys(keys))
+        self.stats.rollouts += len(keys)
+        self.stats.rollouts_analysed += len(unique)
+        by_key = dict(zip(unique, self.analyzer.analyze(unique))) if unique else {}
+        return [by_key[k] for k in keys]
+
+    def analyze_references(self, references: Sequence[str]) -> list[ReportAnalysis]:
+        """Like `analyze`, but analyses are kept across calls (LRU of `max_references`)."""
+        keys = [analysis_key(r) for r in references]
+        known = {k: self._references[k] for k in dict.fromkeys(keys) if k in self._references}
+        missing = [k for k in dict.fromkeys(keys) if k not in known]
+        self.stats.reference_misses += len(missing)
+        self.stats.reference_hits += len(keys) - len(missing)
+        known.update(zip(missing, self.analyzer.analyze(missing)) if missing else ())
+        for key in dict.fromkeys(keys):
+            self._remember(key, known[key])
+        return [known[k] for k in keys]
+
+    def analyze_pairs(
+        self, generated: Sequence[str], references: Sequence[str]
+    ) -> tuple[list[ReportAnalysis], list[ReportAnalysis]]:
+        if len(generated) != len(references):
+            raise ValueError(f"{len(generated)} generated reports but {len(references)} references")
+        return self.analyze(generated), self.analyze_references(references)
+
+    def _remember(self, key: str, analysis: ReportAnalysis) -> None:
+        if self.max_references == 0:
+            return
+        self._references[key] = analysis
+        self._references.move_to_end(key)
+        while len(self._references) > self.max_references:
+            self._references.popitem(last=False)

@@ -1,0 +1,201 @@
+"""Entity matching between a generated and a reference report (spec §3).
+
+This module is the single source of RaTEScore's type-affinity matrix and negation weight: the
+edit engine and the RaTEScore reward both read them from here.
+
+Two modes decide which entities are wrong (false positives, FP), missing (false negatives, FN)
+or contradicting:
+
+* ``affinity`` (default, as the reference EditGRPO code): ``s_ij = cos_ij * W[gen_i, ref_j] * p_ij``.
+  Because ``W[NON-X, NON-X]`` is tiny, negated entities never reach tau and are always FP/FN;
+  so do ABNORMALITY and ANATOMY against themselves (W = 0.43 and 0.29). This is what the
+  published numbers used; it is kept as the default on purpose.
+* ``paper``: an entity is matched when some entity on the other side has raw ``cos > tau`` and
+  the same presence polarity; a pair with ``cos > tau`` and opposite polarity contradicts.
+
+All functions are pure: numpy arrays and type names in, arrays and index tuples out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .entities import ABNORMALITY, ANATOMY, DISEASE, ENTITY_TYPES, NEGATED_TYPES, NON_ABNORMALITY, NON_DISEASE
+
+MATCH_MODES: tuple[str, ...] = ("affinity", "paper")
+DEFAULT_TAU = 0.6
+
+# RaTEScore's default ("long") affinity matrix, as shipped with RaTEScore and used by the
+# EditGRPO reference. The edit engine reads it as (generated type, reference type); RaTEScore's
+# score reads the same dict as (reference type, candidate type).
+AFFINITY: dict[tuple[str, str], float] = {
+    (ABNORMALITY, ABNORMALITY): 0.4276119164393705,
+    (ABNORMALITY, ANATOMY): 0.6240929990607657,
+    (ABNORMALITY, DISEASE): 0.0034478181112993847,
+    (ABNORMALITY, NON_ABNORMALITY): 0.5431049700217344,
+    (ABNORMALITY, NON_DISEASE): 0.27005425386213877,
+    (ANATOMY, ABNORMALITY): 0.7487824274337533,
+    (ANATOMY, ANATOMY): 0.2856134859160784,
+    (ANATOMY, DISEASE): 0.4592143222158069,
+    (ANATOMY, NON_ABNORMALITY): 0.02097055139911715,
+    (ANATOMY, NON_DISEASE): 0.00013736314126696204,
+    (DISEASE, ABNORMALITY): 0.8396510075734789,
+    (DISEASE, ANATOMY): 0.9950209388542061,
+    (DISEASE, DISEASE): 0.8460555030578727,
+    (DISEASE, NON_ABNORMALITY): 0.9820689020512646,
+    (DISEASE, NON_DISEASE): 0.3789136708096537,
+    (NON_ABNORMALITY, ABNORMALITY): 0.16546764653692908,
+    (NON_ABNORMALITY, ANATOMY): 0.018670610691852826,
+    (NON_ABNORMALITY, DISEASE): 0.719397354576018,
+    (NON_ABNORMALITY, NON_ABNORMALITY): 0.0009357166071730684,
+    (NON_ABNORMALITY, NON_DISEASE): 0.0927333564267591,
+    (NON_DISEASE, ABNORMALITY): 0.7759420231214385,
+    (NON_DISEASE, ANATOMY): 0.1839139293714062,
+    (NON_DISEASE, DISEASE): 0.10073046076318157,
+    (NON_DISEASE, NON_ABNORMALITY): 0.03860183811876373,
+    (NON_DISEASE, NON_DISEASE): 0.34065681486566446,
+}
+# RaTEScore's negation penalty, applied when one side is negated and the other a positive
+# ABNORMALITY/DISEASE (ANATOMY carries no polarity in RaTEScore's pair list).
+NEGATION_WEIGHT = 0.3612
+NEGATION_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    (a, b)
+    for neg in (NON_ABNORMALITY, NON_DISEASE)
+    for pos in (ABNORMALITY, DISEASE)
+    for a, b in ((neg, pos), (pos, neg))
+)
+
+TYPE_INDEX: dict[str, int] = {t: i for i, t in enumerate(ENTITY_TYPES)}
+# The same numbers as a matrix over ENTITY_TYPES order (rows: first type of the key).
+AFFINITY_MATRIX = np.array([[AFFINITY[(a, b)] for b in ENTITY_TYPES] for a in ENTITY_TYPES], dtype=np.float64)
+_PENALTY_MATRIX = np.array(
+    [[NEGATION_WEIGHT if (a, b) in NEGATION_PAIRS else 1.0 for b in ENTITY_TYPES] for a in ENTITY_TYPES],
+    dtype=np.float64,
+)
+_OPPOSITE_MATRIX = np.array([[(a, b) in NEGATION_PAIRS for b in ENTITY_TYPES] for a in ENTITY_TYPES])
+
+
+def opposite_polarity(type_a: str, type_b: str) -> bool:
+    """RaTEScore's notion: one side negated (NON-X), the other a positive ABNORMALITY/DISEASE."""
+    return (type_a, type_b) in NEGATION_PAIRS
+
+
+def type_indices(types: Sequence[str]) -> np.ndarray:
+    """Row/column indices of entity types into AFFINITY_MATRIX (unknown type -> ValueError)."""
+    try:
+        return np.fromiter((TYPE_INDEX[t] for t in types), dtype=np.intp, count=len(types))
+    except KeyError as err:
+        raise ValueError(f"unknown entity type {err.args[0]!r}; expected one of {ENTITY_TYPES}") from None
+
+
+def similarity_matrix(gen_embeddings: np.ndarray, ref_embeddings: np.ndarray) -> np.ndarray:
+    """Cosine similarity (n_gen, n_ref); rows are re-normalised, zero rows give 0, empty sides give an empty matrix."""
+    gen = _unit_rows(gen_embeddings)
+    ref = _unit_rows(ref_embeddings)
+    if gen.shape[0] == 0 or ref.shape[0] == 0:
+        return np.zeros((gen.shape[0], ref.shape[0]), dtype=np.float64)
+    return np.clip(gen @ ref.T, -1.0, 1.0)
+
+
+def type_weights(gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
+    """W[type_i, type_j] * p_ij for every (generated i, reference j) pair."""
+    gi, rj = type_indices(gen_types), type_indices(ref_types)
+    return AFFINITY_MATRIX[np.ix_(gi, rj)] * _PENALTY_MATRIX[np.ix_(gi, rj)]
+
+
+def affinity_scores(cosine: np.ndarray, gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
+    """s_ij = c_ij * W[type_i, type_j] * p_ij (spec §3, the reference code's effective score)."""
+    return cosine * type_weights(gen_types, ref_types)
+
+
+def opposite_polarity_matrix(gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
+    """Boolean (n_gen, n_ref): the pair has opposite presence polarity in RaTEScore's sense."""
+    return _OPPOSITE_MATRIX[np.ix_(type_indices(gen_types), type_indices(ref_types))]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Which entities are wrong, missing or contradicting; indices refer to the arrays passed in.
+
+    ``cosine`` is the raw cosine matrix (used by FP replacement); ``scores`` the matrix the mode
+    thresholds (affinity scores, or the raw cosine in ``paper`` mode); ``gen_best``/``ref_best``
+    each entity's best score against the other side (-inf when the other side is empty).
+    """
+
+    cosine: np.ndarray
+    scores: np.ndarray
+    false_positives: tuple[int, ...]
+    false_negatives: tuple[int, ...]
+    contradictions: tuple[tuple[int, int], ...]
+    gen_best: np.ndarray
+    ref_best: np.ndarray
+
+
+def match_entities(
+    gen_types: Sequence[str],
+    gen_embeddings: np.ndarray,
+    ref_types: Sequence[str],
+    ref_embeddings: np.ndarray,
+    mode: str = "affinity",
+    tau: float = DEFAULT_TAU,
+) -> MatchResult:
+    """FP, FN and contradictions of generated vs reference entities (spec §3).
+
+    No generated entities -> every reference entity is FN; no reference entities -> every
+    generated entity is FP. FP/FN indices come in input (= text) order; contradictions as
+    (gen, ref) pairs in generated order.
+    """
+    if mode not in MATCH_MODES:
+        raise ValueError(f"match mode must be one of {MATCH_MODES}, got {mode!r}")
+    cosine = similarity_matrix(gen_embeddings, ref_embeddings)
+    n_gen, n_ref = cosine.shape
+    opposite = opposite_polarity_matrix(gen_types, ref_types)
+    if mode == "affinity":
+        scores = affinity_scores(cosine, gen_types, ref_types)
+        contradictions = _affinity_contradictions(cosine, scores, opposite, tau)
+        gen_best = _best(scores, axis=1, size=n_gen)
+        ref_best = _best(scores, axis=0, size=n_ref)
+        contradicted_refs = {j for _, j in contradictions}
+        fp = tuple(int(i) for i in np.flatnonzero(gen_best < tau))
+        fn = tuple(int(j) for j in np.flatnonzero(ref_best < tau) if int(j) not in contradicted_refs)
+    else:
+        scores = cosine
+        negated_gen = np.fromiter((t in NEGATED_TYPES for t in gen_types), dtype=bool, count=n_gen)
+        negated_ref = np.fromiter((t in NEGATED_TYPES for t in ref_types), dtype=bool, count=n_ref)
+        same_polarity = negated_gen[:, None] == negated_ref[None, :]
+        close = cosine > tau
+        matched = close & same_polarity
+        fp = tuple(int(i) for i in np.flatnonzero(~matched.any(axis=1)))
+        fn = tuple(int(j) for j in np.flatnonzero(~matched.any(axis=0)))
+        contradictions = tuple((int(i), int(j)) for i, j in zip(*np.nonzero(close & ~same_polarity)))
+        gen_best = _best(np.where(same_polarity, cosine, -np.inf), axis=1, size=n_gen)
+        ref_best = _best(np.where(same_polarity, cosine, -np.inf), axis=0, size=n_ref)
+    return MatchResult(cosine, scores, fp, fn, contradictions, gen_best, ref_best)
+
+
+def _affinity_contradictions(
+    cosine: np.ndarray, scores: np.ndarray, opposite: np.ndarray, tau: float
+) -> tuple[tuple[int, int], ...]:
+    """Gen entity i contradicts when its best-scoring ref j (first on ties) has opposite polarity and c_ij >= tau."""
+    if scores.size == 0:
+        return ()
+    best_j = np.argmax(scores, axis=1)
+    rows = np.arange(scores.shape[0])
+    hit = opposite[rows, best_j] & (cosine[rows, best_j] >= tau)
+    return tuple((int(i), int(best_j[i])) for i in np.flatnonzero(hit))
+
+
+def _best(matrix: np.ndarray, axis: int, size: int) -> np.ndarray:
+    if matrix.size == 0:
+        return np.full(size, -np.inf)
+    return matrix.max(axis=axis)
+
+
+def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    array = np.asarray(embeddings, dtype=np.float64)
+    if array.ndim != 2:
+        array = array.reshape(len(array), -1) if array.size else np.zeros((0, 1))
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)

@@ -1,0 +1,232 @@
+"""RaTE-NER + BioLORD entity analyzer, from local model dirs (spec §2).
+
+* NER: a DeBERTa-v2/v3 token classifier (``Angelakeke/RaTE-NER-Deberta``), BIO labels over the
+  5 RaTE types (11 labels, read from the dir's ``config.json`` ``id2label``). The whole
+  normalised report is one sequence, truncated at ``max_length`` (512) tokens: entities after
+  the cut are not found. Reports are batched (sorted by length to limit padding).
+* Span decoding follows the reference: ``B-X`` opens an entity, ``I-X`` extends an open ``X``,
+  anything else closes it, and a stray ``I-X`` (no open ``X``) is dropped. The entity text is
+  the report's own characters between the first and last token (fast-tokenizer offsets), so
+  spans always align with `ReportAnalysis.text`.
+* Embeddings: an MPNet encoder (``FremyCompany/BioLORD-2023-C``), L2-normalised. ``pooling``:
+  ``mean`` (default) = masked mean over real tokens, independent of batching; entity texts are
+  de-duplicated over the whole call and batched. ``unmasked_mean`` = the reference's mean over
+  padding too, computed like the reference (one batch per report) for exact reproduction.
+  ``cls`` = the [CLS] vector (RaTEScore's own choice).
+
+Bad input: empty/whitespace-only reports get no entities and skip the models; non-ASCII text
+goes through the tokenizer as is.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .entities import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
+from .sentences import normalize, split_sentences
+
+POOLINGS: tuple[str, ...] = ("mean", "unmasked_mean", "cls")
+WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+INDEX_FILES: tuple[str, ...] = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+TOKENIZER_FILES: tuple[str, ...] = ("tokenizer.json", "spm.model", "tokenizer.model", "vocab.txt",
+                                    "sentencepiece.bpe.model")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def check_model_dir(path: str | os.PathLike, role: str) -> Path:
+    """The dir as a Path if it holds config, weights and tokenizer; else FileNotFoundError naming what is missing."""
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{role} model dir {directory} does not exist (expected a local Hugging Face model dir)")
+    missing = [] if (directory / "config.json").is_file() else ["config.json"]
+    index = next((directory / name for name in INDEX_FILES if (directory / name).is_file()), None)
+    if index is not None:
+        import json
+
+        shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+        missing += [shard for shard in shards if not (directory / shard).is_file()]
+    elif not any((directory / name).is_file() for name in WEIGHT_FILES):
+        missing.append(" or ".join(WEIGHT_FILES))
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        missing.append(" or ".join(TOKENIZER_FILES[:3]))
+    if missing:
+        raise FileNotFoundError(f"{role} model dir {directory} is incomplete: missing {', '.join(missing)}")
+    return directory
+
+
+def parse_labels(id2label: dict) -> dict[int, tuple[str, str] | None]:
+    """label id -> ("B"|"I", type) or None for "O"; ValueError unless BIO over the RaTE types."""
+    parsed: dict[int, tuple[str, str] | None] = {}
+    for raw_id, raw_label in id2label.items():
+        label = str(raw_label).upper()
+        if label == "O":
+            parsed[int(raw_id)] = None
+            continue
+        prefix, _, kind = label.partition("-")
+        if prefix not in ("B", "I") or kind not in ENTITY_TYPES:
+            raise ValueError(f"NER label {raw_label!r} is not BIO over {ENTITY_TYPES} (config.json id2label)")
+        parsed[int(raw_id)] = (prefix, kind)
+    return parsed
+
+
+def decode_bio(
+    labels: Sequence[tuple[str, str] | None], offsets: Sequence[tuple[int, int]], text: str
+) -> list[tuple[int, int, str]]:
+    """Character spans (start, end, type) from per-token BIO labels and offsets.
+
+    Tokens with an empty offset (special tokens, padding) are skipped. Leading/trailing
+    whitespace inside a span (offsets of sentencepiece word starts) is trimmed.
+    """
+    spans: list[tuple[int, int, str]] = []
+    current: list = []  # [start, end, type]
+
+    def close() -> None:
+        if current:
+            start, end, kind = current
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            if end > start:
+                spans.append((start, end, kind))
+            current.clear()
+
+    for label, (start, end) in zip(labels, offsets):
+        if end <= start:
+            continue
+        if label is not None and label[0] == "B":
+            close()
+            current.extend((start, end, label[1]))
+        elif label is not None and current and current[2] == label[1]:
+            current[1] = end
+        else:
+            close()
+    close()
+    return spans
+
+
+class RateAnalyzer:
+    """The `EntityAnalyzer` protocol over RaTE-NER + a BioLORD-style embedder (module docstring)."""
+
+    name = "rate"
+
+    def __init__(
+        self,
+        ner_dir: str | os.PathLike,
+        embedder_dir: str | os.PathLike,
+        device: str = "auto",
+        dtype: str = "float32",
+        batch_size: int = 32,
+        pooling: str = "mean",
+        max_length: int = 512,
+        embed_max_length: int = 128,
+    ):
+        import torch
+
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.pooling = pooling
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.embed_max_length = embed_max_length
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                                   "cpu" if device == "auto" else device)
+        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        self.ner_tokenizer, self.ner_model = self._load(ner_dir, "RaTE-NER", token_classifier=True)
+        self.labels = parse_labels(self.ner_model.config.id2label)
+        self.embed_tokenizer, self.embed_model = self._load(embedder_dir, "entity embedder", token_classifier=False)
+
+    def _load(self, location: str | os.PathLike, role: str, token_classifier: bool):
+        from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
+
+        source = str(location)
+        if Path(source).expanduser().exists() or not _HUB_ID.match(source):
+            source = str(check_model_dir(source, role))
+        model_class = AutoModelForTokenClassification if token_classifier else AutoModel
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = model_class.from_pretrained(source)
+        except OSError as err:
+            raise FileNotFoundError(f"{role} model {source!r} could not be loaded from a local dir or the "
+                                    f"local Hugging Face cache: {err}") from err
+        if not tokenizer.is_fast:
+            raise ValueError(f"{role} model {source!r} needs a fast tokenizer (tokenizer.json) for character offsets")
+        return tokenizer, model.to(device=self.device, dtype=self.dtype).eval()
+
+    def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]:
+        texts = [normalize(r) for r in reports]
+        sentences = [tuple(split_sentences(r)) for r in reports]
+        spans = self.tag(texts)
+        entities = [
+            tuple(Entity(text[s:e], kind, s, e, sentence_of(text[s:e], sents)) for s, e, kind in report_spans)
+            for text, sents, report_spans in zip(texts, sentences, spans)
+        ]
+        embeddings = self._entity_embeddings([[e.text for e in ents] for ents in entities])
+        return [ReportAnalysis(t, s, e, m) for t, s, e, m in zip(texts, sentences, entities, embeddings)]
+
+    def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        """NER spans per normalised text, batched by length."""
+        import torch
+
+        results: list[list[tuple[int, int, str]]] = [[] for _ in texts]
+        order = sorted((i for i, t in enumerate(texts) if t), key=lambda i: -len(texts[i]))
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first:first + self.batch_size]
+            encoded = self.ner_tokenizer(
+                [texts[i] for i in batch], return_offsets_mapping=True, return_special_tokens_mask=True,
+                truncation=True, max_length=self.max_length, padding=True, return_tensors="pt",
+            )
+            offsets = encoded.pop("offset_mapping")
+            special = encoded.pop("special_tokens_mask").bool()
+            offsets[special] = 0
+            offsets[encoded["attention_mask"] == 0] = 0
+            with torch.inference_mode():
+                logits = self.ner_model(**{k: v.to(self.device) for k, v in encoded.items()}).logits
+            predicted = logits.argmax(dim=-1).cpu().tolist()
+            for row, index in enumerate(batch):
+                labels = [self.labels.get(p) for p in predicted[row]]
+                results[index] = decode_bio(labels, offsets[row].tolist(), texts[index])
+        return results
+
+    def embed(self, phrases: Sequence[str]) -> np.ndarray:
+        """(len(phrases), dim) float32 L2-normalised; batching does not change the vectors
+        except with ``unmasked_mean``, where the batch is the reference's (all given phrases)."""
+        if not phrases:
+            return np.zeros((0, self.embed_model.config.hidden_size), dtype=np.float32)
+        if self.pooling == "unmasked_mean":
+            return self._encode(list(phrases))
+        unique = sorted(set(phrases), key=len)
+        vectors = np.concatenate([self._encode(unique[i:i + self.batch_size])
+                                  for i in range(0, len(unique), self.batch_size)])
+        position = {p: i for i, p in enumerate(unique)}
+        return vectors[[position[p] for p in phrases]]
+
+    def _entity_embeddings(self, per_report: list[list[str]]) -> list[np.ndarray]:
+        if self.pooling == "unmasked_mean":
+            return [self.embed(phrases) for phrases in per_report]
+        flat = self.embed([p for phrases in per_report for p in phrases])
+        bounds = np.cumsum([0] + [len(p) for p in per_report])
+        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(per_report))]
+
+    def _encode(self, phrases: list[str]) -> np.ndarray:
+        import torch
+
+        encoded = self.embed_tokenizer(phrases, padding=True, truncation=True, max_length=self.embed_max_length,
+                                       return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            hidden = self.embed_model(**encoded).last_hidden_state.float()
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        elif self.pooling == "unmasked_mean":
+            pooled = hidden.mean(dim=1)
+        else:
+            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.cpu().numpy().astype(np.float32)
