@@ -129,7 +129,7 @@ class _ImageResolver:
 
     def __init__(self, src: Path, out: Path, options: ConvertOptions):
         self.src, self.out, self.options = src, out, options
-        self.missing: list[Path] = []
+        self.missing: dict[Path, None] = {}  # ordered set: each file listed once
         self.placeholders = 0
 
     def resolve(self, image: SourceImage) -> SourceImage | None:
@@ -145,7 +145,7 @@ class _ImageResolver:
                 write_placeholder_image(target)
                 self.placeholders += 1
             return SourceImage(target, image.view)
-        self.missing.append(image.path)
+        self.missing[image.path] = None
         return None
 
 
@@ -200,7 +200,7 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
     if resolver.missing and not options.skip_missing:
         for name in SPLITS:
             (out / f"{name}.jsonl.tmp").unlink()
-        listed = "\n  ".join(str(path) for path in resolver.missing[:MAX_LISTED_MISSING])
+        listed = "\n  ".join(str(path) for path in list(resolver.missing)[:MAX_LISTED_MISSING])
         more = len(resolver.missing) - MAX_LISTED_MISSING
         raise ConversionError(
             f"{len(resolver.missing)} image file(s) missing under {src}:\n  {listed}"
@@ -229,12 +229,11 @@ def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: Convert
         summary.images_dropped_by_cap += len(current) - options.max_images
         split.truncated += 1
         current = current[:options.max_images]
+    prior_candidates = sorted_images(prior.images)[:options.max_images - len(current)] if prior is not None else []
     current = [image for image in map(resolver.resolve, current) if image is not None]
+    prior_images = [image for image in map(resolver.resolve, prior_candidates) if image is not None]
     if not current:
         return "missing_images"
-    slots = options.max_images - len(current)
-    prior_candidates = sorted_images(prior.images) if prior is not None else []
-    prior_images = [image for image in map(resolver.resolve, prior_candidates[:slots]) if image is not None]
     row = _row(study, current, prior, prior_images)
     handles[study.split].write(json.dumps(row, ensure_ascii=False) + "\n")
     split.studies += 1

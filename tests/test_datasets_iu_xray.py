@@ -1,0 +1,123 @@
+"""IU-XRay converter: the real Kaggle CSV pair (with placeholder images) and small bad-input copies."""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from datasets_registry import convert
+from datasets_registry.io import write_placeholder_image
+from datasets_registry.iu_xray import hashed_split
+from swift_plugins.editgrpo.sentences import normalize
+
+from conftest import IU_XRAY_DIR
+
+
+def _rows(out: Path, split: str) -> list[dict]:
+    return [json.loads(line) for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def real_conversion(tmp_path_factory, iu_reports):
+    out = tmp_path_factory.mktemp("iu_real")
+    summary = convert("iu-xray", IU_XRAY_DIR, out, placeholder_images=True, show_progress=False)
+    return out, summary
+
+
+def test_real_csvs_convert_completely(real_conversion, iu_reports):
+    out, summary = real_conversion
+    rows = [row for split in ("train", "validation", "test") for row in _rows(out, split)]
+    with_findings = {row["uid"]: row for row in iu_reports if row["findings"].strip()}
+    # Every report is either a sample or a counted skip; every sample is a report with findings.
+    assert len(iu_reports) == 3851
+    assert summary.total_studies + sum(summary.skipped_total().values()) == len(iu_reports)
+    assert summary.skipped_total() == {"no_findings": len(iu_reports) - len(with_findings)}
+    assert sorted(row["study_id"] for row in rows) == sorted(with_findings)
+    for row in rows:
+        source = with_findings[row["study_id"]]
+        assert row["solution"] == normalize(source["findings"]) == row["messages"][1]["content"]
+        assert row["comparison"] == (normalize(source["comparison"]) or None)
+        assert 1 <= len(row["images"]) <= 2 and row["prior_study_id"] is None
+        assert row["views"][0] == "FRONTAL" or "FRONTAL" not in row["views"]
+        assert row["messages"][0]["content"].count("<image>") == len(row["images"])
+        assert all(Path(p).is_file() for p in row["images"])
+    # Studies with 3+ images keep a frontal + lateral pair.
+    projections = Counter(r["uid"] for r in csv.DictReader((IU_XRAY_DIR / "indiana_projections.csv").open()))
+    big = [row for row in rows if projections[row["study_id"]] > 2]
+    assert big and sum(summary.splits[s].truncated for s in summary.splits) == len(big)
+    assert sum(row["views"] == ["FRONTAL", "LATERAL"] for row in big) > 0.9 * len(big)
+    print(summary.table())
+
+
+def test_hashed_split_is_seeded_and_close_to_7_1_2(real_conversion, iu_reports):
+    out, summary = real_conversion
+    sizes = {name: split.studies for name, split in summary.splits.items()}
+    total = sum(sizes.values())
+    assert abs(sizes["train"] / total - 0.7) < 0.03 and abs(sizes["test"] / total - 0.2) < 0.03
+    assert all(row["split"] == "test" for row in _rows(out, "test"))
+    uids = [row["uid"] for row in iu_reports]
+    assert [hashed_split(uid) for uid in uids] == [hashed_split(uid, 0) for uid in uids]
+    assert sum(hashed_split(uid, 0) != hashed_split(uid, 1) for uid in uids) > 0.3 * len(uids)
+
+
+def _write_kaggle(root: Path, reports: list[list[str]], projections: list[list[str]], raw_tail: bytes = b"") -> None:
+    root.mkdir(parents=True)
+    with (root / "indiana_reports.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression"])
+        writer.writerows(reports)
+    with (root / "indiana_reports.csv").open("ab") as handle:
+        handle.write(raw_tail)
+    with (root / "indiana_projections.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["uid", "filename", "projection"])
+        writer.writerows(projections)
+    for _, filename, _ in projections:
+        write_placeholder_image(root / "images" / "images_normalized" / filename)
+
+
+def test_bad_rows_duplicates_and_view_caps(tmp_path, iu_findings):
+    f = iu_findings
+    reports = [
+        ["1", "normal", "normal", "Xray Chest PA and Lateral", "Cough.", "None.", f[0], "Normal."],
+        ["2", "normal", "normal", "Chest, 2 views", "", "", f[1], "Normal."],
+        ["2", "normal", "normal", "Chest, 2 views", "", "", f[2], "Normal."],  # duplicate uid: ambiguous
+        ["3", "normal", "normal", "Chest", "", "", "", "Impression only."],
+        ["4", "normal", "normal", "Chest", "", "", f[3], "Normal.", "extra field"],  # corrupt row
+        ["5", "normal", "normal", "Chest", "", "", f[4], "Normal."],  # no images
+    ]
+    projections = [["1", "1_IM-1-3001.dcm.png", "Lateral"], ["1", "1_IM-1-4001.dcm.png", "Frontal"],
+                   ["1", "1_IM-1-5001.dcm.png", "Frontal"], ["2", "2_IM-2-1001.dcm.png", "Frontal"],
+                   ["3", "3_IM-3-1001.dcm.png", "Frontal"]]
+    _write_kaggle(tmp_path / "src", reports, projections, raw_tail=b'6,normal,normal,Chest,,,Caf\xe9 lungs.,Normal.\n')
+    summary = convert("iu-xray", tmp_path / "src", tmp_path / "out", show_progress=False)
+    rows = {row["study_id"]: row for split in ("train", "validation", "test") for row in _rows(tmp_path / "out", split)}
+    assert list(rows) == ["1"]
+    assert rows["1"]["views"] == ["FRONTAL", "LATERAL"]  # 3 views, max 2: frontal + lateral
+    assert rows["1"]["images"][1].endswith("1_IM-1-3001.dcm.png")
+    assert rows["1"]["technique"] == "Xray Chest PA and Lateral" and rows["1"]["indication"] == "Cough."
+    assert summary.unassigned_skipped == {"corrupt_row": 1, "non_utf8_text": 1}
+    assert summary.skipped_total() == {"corrupt_row": 1, "non_utf8_text": 1, "duplicate_study_id": 2,
+                                       "no_findings": 1, "no_images": 1}
+
+
+def test_r2gen_annotation_keeps_its_split(tmp_path, iu_findings):
+    src = tmp_path / "r2gen"
+    annotation = {"train": [], "val": [], "test": []}
+    for i, split in enumerate(["train", "val", "test", "test"]):
+        case = f"CXR{i + 1}_IM-{i:04d}"
+        paths = [f"{case}/0.png", f"{case}/1.png"]
+        for path in paths:
+            write_placeholder_image(src / "images" / path)
+        annotation[split].append({"id": case, "report": iu_findings[i], "image_path": paths, "split": split})
+    annotation["test"].append({"id": "CXR9_IM-9", "report": iu_findings[9]})  # no image_path: corrupt
+    (src / "annotation.json").write_text(json.dumps(annotation))
+    summary = convert("iu-xray", src, tmp_path / "out", show_progress=False)
+    assert {name: s.studies for name, s in summary.splits.items()} == {"train": 1, "validation": 1, "test": 2}
+    assert summary.unassigned_skipped == {"corrupt_row": 1}
+    test_rows = _rows(tmp_path / "out", "test")
+    assert [row["study_id"] for row in test_rows] == ["CXR3_IM-0002", "CXR4_IM-0003"]
+    assert test_rows[0]["solution"] == normalize(iu_findings[2]) and test_rows[0]["views"] == ["UNKNOWN", "UNKNOWN"]
