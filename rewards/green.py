@@ -284,15 +284,15 @@ class GreenConfig:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "GreenConfig":
-        """Explicit values first, then EDITGRPO_GREEN_MODEL / EDITGRPO_GREEN_ENDPOINT(_MODEL),
-        then `$EDITGRPO_MODELS_DIR/GREEN-radllama2-7b` when that directory exists."""
+        """Explicit values first, then EDITGRPO_GREEN_ENDPOINT(_MODEL) / EDITGRPO_GREEN_DIR, then
+        `$EDITGRPO_MODELS_DIR/GREEN-radllama2-7b` when that directory exists (rewards.paths layout)."""
         env = os.environ
         values = {key: value for key, value in overrides.items() if value is not None}
         values.setdefault("endpoint", env.get("EDITGRPO_GREEN_ENDPOINT") or None)
         values.setdefault("endpoint_model", env.get("EDITGRPO_GREEN_ENDPOINT_MODEL") or None)
         values.setdefault("api_key", env.get("EDITGRPO_GREEN_API_KEY") or None)
         values.setdefault("device", env.get("EDITGRPO_DEVICE") or "cpu")
-        model_dir = values.get("model_dir") or env.get("EDITGRPO_GREEN_MODEL")
+        model_dir = values.get("model_dir") or env.get("EDITGRPO_GREEN_DIR")
         if not model_dir and not values["endpoint"] and env.get("EDITGRPO_MODELS_DIR"):
             default = Path(env["EDITGRPO_MODELS_DIR"]) / "GREEN-radllama2-7b"
             model_dir = str(default) if default.is_dir() else None
@@ -318,7 +318,7 @@ def build_green_scorer(config: GreenConfig) -> GreenScorer:
         judge = TransformersJudge(config.model_dir, config.device, config.dtype, config.batch_size, config.max_new_tokens)
     else:
         raise ValueError(
-            "GREEN needs a judge: EDITGRPO_GREEN_MODEL=<dir of StanfordAIMI/GREEN-radllama2-7b> or "
+            "GREEN needs a judge: EDITGRPO_GREEN_DIR=<dir of StanfordAIMI/GREEN-radllama2-7b> or "
             "EDITGRPO_GREEN_ENDPOINT=<http://host:port/v1> with EDITGRPO_GREEN_ENDPOINT_MODEL"
         )
     return GreenScorer(judge)

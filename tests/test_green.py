@@ -147,7 +147,7 @@ def test_unreachable_endpoint_and_missing_model_fail_clearly(tmp_path):
 
 
 def test_config_from_env(monkeypatch, tmp_path):
-    for name in ("EDITGRPO_GREEN_MODEL", "EDITGRPO_GREEN_ENDPOINT", "EDITGRPO_GREEN_ENDPOINT_MODEL", "EDITGRPO_MODELS_DIR"):
+    for name in ("EDITGRPO_GREEN_DIR", "EDITGRPO_GREEN_ENDPOINT", "EDITGRPO_GREEN_ENDPOINT_MODEL", "EDITGRPO_MODELS_DIR"):
         monkeypatch.delenv(name, raising=False)
     assert not GreenConfig.from_env().configured
     monkeypatch.setenv("EDITGRPO_MODELS_DIR", str(tmp_path))

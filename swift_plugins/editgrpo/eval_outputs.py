@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from swift_plugins.editgrpo.evaluation import AVG_COLUMN, TABLE_COLUMNS, Column, EvalResult
+from swift_plugins.editgrpo.evaluation import AVG_COLUMN, MODEL_METRICS, TABLE_COLUMNS, Column, EvalResult
 
 COUNT_KEYS = ("n", "n_empty_hyp", "n_empty_ref", "n_dropped", "green_unparsed")
 
@@ -52,7 +52,7 @@ def markdown_table(result: EvalResult) -> str:
         + (" (offline rule-based proxies, not the real scorers)" if settings.backend == "rules" else "")
         + f"; cleaning: `{settings.clean}`; metrics: {', '.join(settings.metrics)}.",
         "Avg = mean of the clinical columns present ("
-        + "; ".join(f"{name}: {len(keys)}" for name, keys in result.avg_over.items())
+        + "; ".join(f"{name}: {len(keys) or 'none'}" for name, keys in result.avg_over.items())
         + "); – = not computed.",
     ]
     lines += [f"- {note}" for note in result.notes]
@@ -99,9 +99,10 @@ def plot_runs(result: EvalResult, path: Path) -> None:
     top = max((v for row in result.table.values() for v in row.values() if v is not None), default=1.0)
     axis.set_ylim(0, max(1.0, top) * 1.12)
     axis.set_ylabel("score")
-    title = f"Report generation metrics ({result.settings.backend} backend, clean={result.settings.clean})"
+    scorers = f"{result.settings.backend} scorers, " if set(result.settings.metrics) & set(MODEL_METRICS) else ""
+    title = f"Report generation metrics ({scorers}clean={result.settings.clean})"
     axis.set_title(title, fontsize=10)
-    axis.legend(fontsize=8, ncols=min(len(runs), 4), loc="upper right")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -72,7 +72,7 @@ def build_runners(
             built["green"] = GreenRunner(build_green_scorer(config))
         else:
             notes.append(
-                "GREEN skipped: no judge configured (--green-model DIR / $EDITGRPO_GREEN_MODEL, or "
+                "GREEN skipped: no judge configured (--green-model DIR / $EDITGRPO_GREEN_DIR, or "
                 "--green-endpoint URL with --green-endpoint-model); Avg is over the other clinical metrics"
             )
     if "bleu4" in metrics:

@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", help="scorer weights directory (sets EDITGRPO_MODELS_DIR)")
     parser.add_argument("--device", help="device for the scorer models and a local GREEN judge (sets EDITGRPO_DEVICE)")
     parser.add_argument("--batch-size", type=int, help="scorer batch size (sets EDITGRPO_BATCH_SIZE)")
-    parser.add_argument("--green-model", help="local GREEN judge directory (or $EDITGRPO_GREEN_MODEL)")
+    parser.add_argument("--green-model", help="local GREEN judge directory (or $EDITGRPO_GREEN_DIR / $EDITGRPO_MODELS_DIR/GREEN-radllama2-7b)")
     parser.add_argument("--green-endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (or $EDITGRPO_GREEN_ENDPOINT)")
     parser.add_argument("--green-endpoint-model", help="model name served at --green-endpoint (or $EDITGRPO_GREEN_ENDPOINT_MODEL)")
     parser.add_argument("--green-max-new-tokens", type=int, default=1024, help="judge answer length limit")

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Generate FINDINGS for a test set with `swift infer` and record how they were decoded.
+#
+#   run/infer.sh --model MODEL_OR_CKPT [--adapters LORA_CKPT] --data TEST.jsonl --out RESULT.jsonl [-- extra swift infer flags]
+#
+# Decoding is deterministic by default (greedy: temperature 0) with at most 300 new tokens, the
+# length of a long FINDINGS section. Override through the environment:
+#   TEMPERATURE=0  MAX_NEW_TOKENS=300  MAX_BATCH_SIZE=8  INFER_BACKEND=transformers|vllm
+#   TEMPLATE=qwen2_5_vl_cxr  (registered by the plugin)  SWIFT=.venv/bin/swift  OVERWRITE=0|1
+# Writes RESULT.jsonl (swift's rows: response, labels, messages, images, solution, study_id, ...)
+# and RESULT.settings.json (model, data, decoding settings, versions), which `editgrpo eval` records with the metrics.
+# swift appends to an existing result file, so an existing RESULT.jsonl is an error unless OVERWRITE=1.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+MODEL="" ADAPTERS="" DATA="" OUT=""
+EXTRA=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --model) MODEL="$2"; shift 2 ;;
+    --adapters) ADAPTERS="$2"; shift 2 ;;
+    --data) DATA="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    -h|--help) usage ;;
+    *) echo "infer.sh: unknown argument $1 (swift flags go after --)" >&2; usage ;;
+  esac
+done
+[[ -n "$MODEL" && -n "$DATA" && -n "$OUT" ]] || { echo "infer.sh: --model, --data and --out are required" >&2; usage; }
+[[ -f "$DATA" ]] || { echo "infer.sh: data set $DATA not found" >&2; exit 2; }
+[[ "$OUT" == *.jsonl ]] || { echo "infer.sh: --out must end in .jsonl" >&2; exit 2; }
+
+TEMPERATURE="${TEMPERATURE:-0}"
+MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-300}"
+MAX_BATCH_SIZE="${MAX_BATCH_SIZE:-8}"
+INFER_BACKEND="${INFER_BACKEND:-transformers}"
+TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
+VENV_BIN="$ROOT/.venv/bin"
+SWIFT="${SWIFT:-$([[ -x "$VENV_BIN/swift" ]] && echo "$VENV_BIN/swift" || echo swift)}"
+PYTHON="${PYTHON:-$([[ -x "$VENV_BIN/python" ]] && echo "$VENV_BIN/python" || echo python3)}"
+SETTINGS="${OUT%.jsonl}.settings.json"
+
+if [[ -e "$OUT" ]]; then
+  if [[ "${OVERWRITE:-0}" == "1" ]]; then
+    rm -f "$OUT" "$SETTINGS"
+  else
+    echo "infer.sh: $OUT exists and swift would append to it; remove it or set OVERWRITE=1" >&2
+    exit 2
+  fi
+fi
+mkdir -p "$(dirname "$OUT")"
+
+ARGS=(
+  infer
+  --model "$MODEL"
+  --external_plugins "$ROOT/swift_plugins/editgrpo/plugin.py"
+  --template "$TEMPLATE"
+  --val_dataset "$DATA"
+  --result_path "$OUT"
+  --infer_backend "$INFER_BACKEND"
+  --temperature "$TEMPERATURE"
+  --max_new_tokens "$MAX_NEW_TOKENS"
+  --write_batch_size 1000
+  --check_model false
+)
+[[ -n "$ADAPTERS" ]] && ARGS+=(--adapters "$ADAPTERS")
+[[ "$INFER_BACKEND" == "transformers" ]] && ARGS+=(--max_batch_size "$MAX_BATCH_SIZE")
+ARGS+=("${EXTRA[@]}")
+
+echo "infer.sh: $SWIFT ${ARGS[*]}" >&2
+start=$(date +%s)
+"$SWIFT" "${ARGS[@]}"
+[[ -s "$OUT" ]] || { echo "infer.sh: swift infer wrote no results to $OUT" >&2; exit 1; }
+
+# The settings file is written last, so its presence means the result file is complete.
+SETTINGS="$SETTINGS" MODEL="$MODEL" ADAPTERS="$ADAPTERS" DATA="$DATA" OUT="$OUT" TEMPLATE="$TEMPLATE" \
+TEMPERATURE="$TEMPERATURE" MAX_NEW_TOKENS="$MAX_NEW_TOKENS" MAX_BATCH_SIZE="$MAX_BATCH_SIZE" \
+INFER_BACKEND="$INFER_BACKEND" WALL=$(( $(date +%s) - start )) \
+"$PYTHON" - "${EXTRA[@]}" <<'PY'
+import json, os, sys
+from importlib.metadata import PackageNotFoundError, version
+
+def installed(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+env = os.environ
+rows = sum(1 for line in open(env["OUT"], encoding="utf-8") if line.strip())
+settings = {
+    "model": env["MODEL"], "adapters": env["ADAPTERS"] or None, "data": os.path.abspath(env["DATA"]),
+    "result": os.path.abspath(env["OUT"]), "rows": rows, "template": env["TEMPLATE"],
+    "infer_backend": env["INFER_BACKEND"], "temperature": float(env["TEMPERATURE"]),
+    "max_new_tokens": int(env["MAX_NEW_TOKENS"]), "max_batch_size": int(env["MAX_BATCH_SIZE"]),
+    "max_pixels": env.get("MAX_PIXELS"), "extra_args": sys.argv[1:], "wall_seconds": int(env["WALL"]),
+    "ms_swift": installed("ms-swift"), "transformers": installed("transformers"),
+}
+with open(env["SETTINGS"], "w", encoding="utf-8") as handle:
+    json.dump(settings, handle, indent=2)
+print(f"infer.sh: {rows} results in {env['OUT']}; settings in {env['SETTINGS']}", file=sys.stderr)
+PY

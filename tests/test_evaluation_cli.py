@@ -1,0 +1,115 @@
+"""`editgrpo eval` end to end on result files in swift infer's format, built from real IU-XRay reports."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from swift_plugins.editgrpo.cli import main
+from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
+from test_evaluation import swift_row, write_jsonl
+
+N_STUDIES = 12
+
+
+@pytest.fixture(scope="module")
+def studies(iu_reports):
+    rows = [r for r in iu_reports if len(split_sentences(r["findings"])) >= 3 and r["impression"].strip()]
+    return rows[:N_STUDIES]
+
+
+@pytest.fixture()
+def two_runs(tmp_path, studies):
+    """'impression' answers with the impression; 'partial' with the findings minus the last sentence."""
+    impression = [swift_row(r["uid"], r["impression"], r["findings"]) for r in studies]
+    partial = [
+        swift_row(r["uid"], join_sentences(split_sentences(r["findings"])[:-1]), r["findings"]) for r in reversed(studies)
+    ]
+    return write_jsonl(tmp_path / "impression.jsonl", impression), write_jsonl(tmp_path / "partial.jsonl", partial)
+
+
+def test_two_runs_in_one_table_csv_json_and_plot(tmp_path, two_runs, studies, monkeypatch, capsys):
+    for name in ("EDITGRPO_GREEN_DIR", "EDITGRPO_GREEN_ENDPOINT", "EDITGRPO_MODELS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "eval"
+    code = main(["eval", *map(str, two_runs), "--out", str(out), "--metrics", "bleu4,rouge_l,green", "--no-progress"])
+    assert code == 0
+    document = json.loads((out / "metrics.json").read_text())
+    runs = document["runs"]
+    assert list(runs) == ["impression", "partial"]
+    # the near-copy of the reference beats the impression on both lexical metrics
+    assert runs["partial"]["rouge_l"] > runs["impression"]["rouge_l"] > 0
+    assert runs["partial"]["bleu4"] > runs["impression"]["bleu4"]
+    assert runs["partial"]["avg"] is None and runs["partial"]["green"] is None  # no clinical metric ran
+    assert document["counts"]["partial"] == {"n": N_STUDIES, "n_empty_hyp": 0, "n_empty_ref": 0, "n_dropped": 0}
+    assert document["settings"]["clean"] == "none" and document["settings"]["metrics"] == ["bleu4", "rouge_l"]
+    assert any(note.startswith("GREEN skipped") for note in document["notes"])
+
+    table = (out / "metrics.md").read_text()
+    header = table.splitlines()[0]
+    labels = ["Mi-14", "Ma-14", "Mi-5", "Ma-5", "RadGraph", "RaTE", "GREEN", "Avg", "BLEU-4", "ROUGE-L"]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == ["Run", *labels]
+    assert "GREEN skipped" in table and "cleaning: `none`" in table
+    assert table in capsys.readouterr().out
+
+    with (out / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["run"] for row in rows] == ["impression", "partial"]
+    assert float(rows[1]["rouge_l"]) == pytest.approx(runs["partial"]["rouge_l"], abs=1e-6)
+
+    samples = [json.loads(line) for line in (out / "per_sample.jsonl").read_text().splitlines()]
+    assert len(samples) == 2 * N_STUDIES
+    # 'partial' was written in reverse order and is aligned to the first run's ids
+    assert [s["id"] for s in samples[N_STUDIES:]] == [r["uid"] for r in studies]
+    assert sum(s["rouge_l"] for s in samples[:N_STUDIES]) / N_STUDIES == pytest.approx(runs["impression"]["rouge_l"])
+
+    png = (out / "metrics.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_clean_reference_is_applied_to_both_sides_and_recorded(tmp_path, studies):
+    repeated = [swift_row(r["uid"], r["findings"] + " " + r["findings"], r["findings"] + " Indication: cough.") for r in studies]
+    path = write_jsonl(tmp_path / "repeat.jsonl", repeated)
+    scores = {}
+    for clean in ("none", "reference"):
+        out = tmp_path / clean
+        assert main(["eval", str(path), "--out", str(out), "--metrics", "rouge_l", "--clean", clean, "--no-progress"]) == 0
+        document = json.loads((out / "metrics.json").read_text())
+        assert document["settings"]["clean"] == clean
+        scores[clean] = document["runs"]["repeat"]["rouge_l"]
+    assert scores["reference"] == pytest.approx(1.0)  # repetition and the indication are cleaned away
+    assert scores["none"] < 0.9
+
+
+def test_bad_inputs_fail_clearly_or_are_counted(tmp_path, two_runs, studies, capsys):
+    impression, partial = two_runs
+    fewer = write_jsonl(
+        tmp_path / "fewer.jsonl", [swift_row(r["uid"], r["impression"], r["findings"]) for r in studies[:-2]]
+    )
+    out = tmp_path / "out"
+    assert main(["eval", str(impression), str(fewer), "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 2
+    assert "runs cover different ids" in capsys.readouterr().err and not out.exists()
+
+    code = main(["eval", str(impression), str(fewer), "--out", str(out), "--metrics", "rouge_l",
+                 "--on-mismatch", "intersect", "--no-progress"])
+    assert code == 0
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["counts"]["impression"]["n_dropped"] == 2 and document["counts"]["fewer"]["n"] == N_STUDIES - 2
+    assert any("2 pairs left out" in note for note in document["notes"])
+
+    duplicated = write_jsonl(tmp_path / "dup.jsonl", [swift_row("s1", "a b", "c d")] * 2)
+    assert main(["eval", str(duplicated), "--out", str(out), "--metrics", "rouge_l"]) == 2
+    assert "duplicate ids" in capsys.readouterr().err
+
+    plain = write_jsonl(tmp_path / "plain.jsonl", [{"id": "1", "hyp": "", "ref": "Lungs are clear."},
+                                                   {"id": "2", "hyp": "Lungs are clear.", "ref": "Lungs are clear."}])
+    assert main(["eval", str(plain), "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["counts"]["plain"]["n_empty_hyp"] == 1
+    assert document["runs"]["plain"]["rouge_l"] == pytest.approx(0.5)
+
+    with pytest.raises(SystemExit, match="unknown metrics"):
+        main(["eval", str(plain), "--out", str(out), "--metrics", "bleu"])
+    with pytest.raises(SystemExit, match="2 names for 1 result files"):
+        main(["eval", str(plain), "--out", str(out), "--names", "a,b"])
