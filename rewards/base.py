@@ -1,9 +1,22 @@
-"""The scorer protocol every metric implements (per-pair values + components, corpus aggregates)."""
+"""The scorer protocol every metric implements (per-pair values + components, corpus aggregates).
+
+Model-based metrics share one shape: annotate each report (labels, a graph, entities), then
+compare two annotations. `AnnotatingScorer` does the bookkeeping once for all of them: text
+normalisation, one batched `annotate` call per `score`, identical hypotheses annotated once,
+and a bounded LRU cache of reference annotations (all G rollouts of a prompt share one
+reference, and the same references come back every epoch).
+"""
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Generic, Sequence, TypeVar
+
+from swift_plugins.editgrpo.sentences import normalize
+
+A = TypeVar("A")
 
 
 @dataclass
@@ -29,3 +42,105 @@ class Scorer(ABC):
         """Corpus-level aggregates for evaluation; mean of the per-pair values unless overridden."""
         result = self.score(hyps, refs)
         return {self.name: sum(result.values) / len(result.values) if result.values else 0.0}
+
+
+def finite(value: float) -> float:
+    """NaN/inf (never expected, but a reward must not poison a batch) become 0."""
+    value = float(value)
+    return value if math.isfinite(value) else 0.0
+
+
+def prf(hits: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    """Precision, recall, F1 from counts; 0 wherever a denominator is 0."""
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return precision, recall, f1
+
+
+def check_pairs(hyps: Sequence[str], refs: Sequence[str]) -> None:
+    if len(hyps) != len(refs):
+        raise ValueError(f"got {len(hyps)} hypotheses but {len(refs)} references; pairs must align 1:1")
+
+
+class LRUCache(Generic[A]):
+    """A small ordered-dict LRU with hit/miss counters (benchmarks and tests read them)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = max(0, int(capacity))
+        self._items: OrderedDict[str, A] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> A | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key]
+        self.misses += 1
+        return None
+
+    def put(self, key: str, value: A) -> None:
+        if self.capacity == 0:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.hits = self.misses = 0
+
+
+class AnnotatingScorer(Scorer, Generic[A]):
+    """Scores pairs by annotating distinct texts once (batched) and comparing annotations.
+
+    Subclasses set `name`, `headline` (the component that is the per-pair value), and implement
+    `annotate` (a batch of normalised, distinct texts) and `compare` (components of one pair).
+    """
+
+    headline: str
+
+    def __init__(self, cache_size: int = 4096):
+        self.cache: LRUCache[A] = LRUCache(cache_size)  # references: recur for all G rollouts and every epoch
+        self.recent: LRUCache[A] = LRUCache(cache_size)  # hypotheses: the same rollouts scored by another ORM
+
+    @abstractmethod
+    def annotate(self, texts: list[str]) -> list[A]: ...
+
+    @abstractmethod
+    def compare(self, hyp: A, ref: A) -> dict[str, float]: ...
+
+    def annotations(self, hyps: Sequence[str], refs: Sequence[str]) -> tuple[list[A], list[A]]:
+        """Annotations of both sides; one `annotate` call for all distinct texts no cache holds."""
+        check_pairs(hyps, refs)
+        hyp_keys = [normalize(h) for h in hyps]
+        ref_keys = [normalize(r) for r in refs]
+        known: dict[str, A] = {}
+        for key in dict.fromkeys(ref_keys + hyp_keys):
+            found = self.cache.get(key)
+            if found is None:
+                found = self.recent.get(key)
+            if found is not None:
+                known[key] = found
+        missing = [key for key in dict.fromkeys(ref_keys + hyp_keys) if key not in known]
+        if missing:
+            annotated = self.annotate(missing)
+            if len(annotated) != len(missing):
+                raise RuntimeError(f"{type(self).__name__}.annotate returned {len(annotated)} results for {len(missing)} texts")
+            known.update(zip(missing, annotated))
+        for key in dict.fromkeys(ref_keys):
+            self.cache.put(key, known[key])
+        for key in dict.fromkeys(hyp_keys):
+            self.recent.put(key, known[key])
+        return [known[k] for k in hyp_keys], [known[k] for k in ref_keys]
+
+    def score(self, hyps: Sequence[str], refs: Sequence[str]) -> ScoreResult:
+        hyp_ann, ref_ann = self.annotations(hyps, refs)
+        rows = [{k: finite(v) for k, v in self.compare(h, r).items()} for h, r in zip(hyp_ann, ref_ann)]
+        keys = list(rows[0]) if rows else []
+        return ScoreResult(values=[row[self.headline] for row in rows], components={k: [row[k] for row in rows] for k in keys})

@@ -1,10 +1,24 @@
-"""Placeholder until this command lands (owner: see the issue); replaced, not extended."""
+"""`editgrpo check-weights`: is every scorer/analyzer model file in place? (exit 1 and what is missing)."""
+from __future__ import annotations
+
 import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--models-dir", help="root of the model dirs (default: $EDITGRPO_MODELS_DIR or ~/.cache/editgrpo/models)")
+    parser.add_argument("--metrics", nargs="+", default=["chexbert", "radgraph", "ratescore"],
+                        choices=["chexbert", "radgraph", "ratescore", "green"], help="which metrics to check (default: the reward's three)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("editgrpo: this command is not implemented yet")
+    from rewards.paths import MissingWeightsError, ModelPaths, preflight, requirements
+
+    paths = ModelPaths.from_env(args.models_dir)
+    try:
+        preflight(args.metrics, paths)
+    except MissingWeightsError as err:
+        print(err)
+        return 1
+    for req, _ in requirements(args.metrics, paths):
+        print(f"ok  {req.metric:<9} {req.what}: {req.path}")
+    return 0

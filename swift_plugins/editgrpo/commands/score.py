@@ -1,10 +1,69 @@
-"""Placeholder until this command lands (owner: see the issue); replaced, not extended."""
+"""`editgrpo score`: clinical scores of hypothesis/reference pairs, one jsonl object per pair.
+
+Inputs hold one report per line (a line may escape newlines as "\\n"); the two files must have
+the same number of lines. Each output object: `index`, the metric keys asked for
+(`chexbert_micro_f1_14`, `radgraph_partial_f1`, `ratescore`), `clinical` (their sum) and
+`backend` (`real`, or `rules` = offline proxies, not comparable with the real metrics).
+"""
+from __future__ import annotations
+
 import argparse
+import json
+from pathlib import Path
+
+METRIC_CHOICES = ("radgraph", "chexbert", "ratescore")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--hyps", required=True, type=Path, help="generated reports, one per line")
+    parser.add_argument("--refs", required=True, type=Path, help="reference reports, one per line")
+    parser.add_argument("--out", required=True, type=Path, help="output jsonl (one object per pair)")
+    parser.add_argument("--metrics", nargs="+", choices=METRIC_CHOICES, default=list(METRIC_CHOICES))
+    parser.add_argument("--backend", choices=("real", "rules"), default=None,
+                        help="real models or offline proxies (default: $EDITGRPO_REWARD_BACKEND or real)")
+    parser.add_argument("--models-dir", default=None, help="default: $EDITGRPO_MODELS_DIR")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, auto (default: $EDITGRPO_DEVICE or auto)")
+    parser.add_argument("--batch-size", type=int, default=None, help="pairs per progress step and model batch (default 32)")
+
+
+def _read_lines(path: Path) -> list[str]:
+    return [line.rstrip("\n").replace("\\n", "\n") for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("editgrpo: this command is not implemented yet")
+    import dataclasses
+
+    from tqdm import tqdm
+
+    import rewards
+    from rewards.paths import MissingWeightsError
+
+    hyps, refs = _read_lines(args.hyps), _read_lines(args.refs)
+    if len(hyps) != len(refs):
+        print(f"editgrpo score: {args.hyps} has {len(hyps)} lines but {args.refs} has {len(refs)}; they must pair up")
+        return 2
+    config = rewards.RewardConfig.from_env()
+    overrides = {"backend": args.backend, "models_dir": args.models_dir, "device": args.device, "batch_size": args.batch_size}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        scorers = rewards.build_from_config(config, args.metrics)
+    except MissingWeightsError as err:
+        print(err)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    step = max(1, config.batch_size)
+    with args.out.open("w", encoding="utf-8") as out, tqdm(total=len(hyps), unit="pair", desc="scoring") as bar:
+        for start in range(0, len(hyps), step):
+            h, r = hyps[start:start + step], refs[start:start + step]
+            columns = {scorer.name: scorer.score(h, r).values for scorer in scorers.values()}
+            for offset in range(len(h)):
+                row = {"index": start + offset, **{name: values[offset] for name, values in columns.items()}}
+                row[rewards.CLINICAL_KEY] = sum(values[offset] for values in columns.values())
+                row["backend"] = config.backend
+                out.write(json.dumps(row) + "\n")
+            bar.update(len(h))
+    if config.backend == "rules":
+        from rewards.rules import PROXY_NOTE
+
+        print(PROXY_NOTE)
+    return 0

@@ -1,0 +1,186 @@
+"""Where the scorer models live, and a preflight that checks every file before transformers is touched.
+
+Layout under ``EDITGRPO_MODELS_DIR`` (each entry overridable by its own variable)::
+
+    chexbert/chexbert.pth     EDITGRPO_CHEXBERT_CKPT     HF StanfordAIMI/RRG_scorers: chexbert.pth
+    bert-base-uncased/        EDITGRPO_BERT_DIR          HF google-bert/bert-base-uncased (tokenizer + config)
+    radgraph-xl/              EDITGRPO_RADGRAPH_DIR      HF StanfordAIMI/RRG_scorers: radgraph-xl.tar.gz, extracted
+    RaTE-NER-Deberta/         EDITGRPO_RATE_NER_DIR      HF Angelakeke/RaTE-NER-Deberta
+    BioLORD-2023-C/           EDITGRPO_BIOLORD_DIR       HF FremyCompany/BioLORD-2023-C
+    GREEN-radllama2-7b/       EDITGRPO_GREEN_DIR         HF StanfordAIMI/GREEN-radllama2-7b (evaluation only)
+
+A wrong local path otherwise surfaces as transformers' misleading "Repo id must be in the form"
+error after a ~30 s hub retry; the preflight names the metric, the file and where to get it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterable
+
+DEFAULT_MODELS_DIR = Path("~/.cache/editgrpo/models")
+METRICS: tuple[str, ...] = ("chexbert", "radgraph", "ratescore", "green")
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "vocab.json", "sentencepiece.bpe.model")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Resolved locations of every scorer model (local paths; nothing is downloaded)."""
+
+    chexbert_ckpt: Path
+    bert_dir: Path
+    radgraph_dir: Path
+    rate_ner_dir: Path
+    biolord_dir: Path
+    green_dir: Path
+    # the encoder named inside radgraph-xl/config.json, when the user points at it explicitly
+    radgraph_encoder_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, models_dir: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> "ModelPaths":
+        env = os.environ if environ is None else environ
+        root = Path(models_dir or env.get("EDITGRPO_MODELS_DIR") or DEFAULT_MODELS_DIR).expanduser()
+
+        def pick(variable: str, default: Path) -> Path:
+            return Path(env[variable]).expanduser() if env.get(variable) else default
+
+        encoder = env.get("EDITGRPO_RADGRAPH_ENCODER")
+        return cls(
+            chexbert_ckpt=pick("EDITGRPO_CHEXBERT_CKPT", root / "chexbert" / "chexbert.pth"),
+            bert_dir=pick("EDITGRPO_BERT_DIR", root / "bert-base-uncased"),
+            radgraph_dir=pick("EDITGRPO_RADGRAPH_DIR", root / "radgraph-xl"),
+            rate_ner_dir=pick("EDITGRPO_RATE_NER_DIR", root / "RaTE-NER-Deberta"),
+            biolord_dir=pick("EDITGRPO_BIOLORD_DIR", root / "BioLORD-2023-C"),
+            green_dir=pick("EDITGRPO_GREEN_DIR", root / "GREEN-radllama2-7b"),
+            radgraph_encoder_dir=Path(encoder).expanduser() if encoder else None,
+        )
+
+    def resolve_radgraph_encoder(self) -> Path:
+        """The BERT dir RadGraph's config names: explicit override, the config's path if local, else a sibling dir.
+
+        The real archive names a hub id; ``weights.th`` holds the encoder weights, so only its
+        config and tokenizer are needed, looked up as ``<models dir>/<last part of the id>``.
+        """
+        if self.radgraph_encoder_dir is not None:
+            return self.radgraph_encoder_dir
+        name = radgraph_encoder_name(self.radgraph_dir)
+        candidates = [Path(name).expanduser(), self.radgraph_dir.parent / Path(name).name, self.radgraph_dir / "encoder"]
+        for candidate in candidates:
+            if candidate.is_dir():
+                return candidate
+        return self.radgraph_dir.parent / Path(name).name
+
+    def as_dict(self) -> dict[str, str]:
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def radgraph_encoder_name(radgraph_dir: Path) -> str:
+    """``model.embedder.token_embedders.bert.model_name`` from the archive's config.json."""
+    config = json.loads((radgraph_dir / "config.json").read_text())
+    return config["model"]["embedder"]["token_embedders"]["bert"]["model_name"]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    metric: str
+    what: str  # the model, as users know it
+    path: Path
+    layout: str  # what must be there
+    source: str  # where users download it
+    env: str  # the variable that overrides the location
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Raised once, listing every missing file for every requested metric."""
+
+
+def _hf_dir_problem(path: Path) -> str | None:
+    if not path.is_dir():
+        return f"directory {path} does not exist"
+    if not (path / "config.json").is_file():
+        return f"{path / 'config.json'} is missing"
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        return f"no tokenizer file ({' or '.join(_TOKENIZER_FILES)}) in {path}"
+    return None
+
+
+def _hf_model_problem(path: Path) -> str | None:
+    problem = _hf_dir_problem(path)
+    if problem is None and not any((path / name).is_file() for name in _WEIGHT_FILES):
+        return f"no weights ({' or '.join(_WEIGHT_FILES)}) in {path}"
+    return problem
+
+
+def _radgraph_problem(path: Path) -> str | None:
+    if not path.is_dir():
+        return f"directory {path} does not exist"
+    for name in ("config.json", "weights.th"):
+        if not (path / name).is_file():
+            return f"{path / name} is missing"
+    if not (path / "vocabulary").is_dir():
+        return f"{path / 'vocabulary'}/ is missing"
+    return None
+
+
+def requirements(metrics: Iterable[str], paths: ModelPaths) -> list[tuple[Requirement, str | None]]:
+    """Every (requirement, problem-or-None) for the metrics, in a stable order."""
+    out: list[tuple[Requirement, str | None]] = []
+    wanted = set(metrics)
+    unknown = wanted - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}; expected some of {METRICS}")
+    if "chexbert" in wanted:
+        req = Requirement("chexbert", "CheXbert checkpoint", paths.chexbert_ckpt, "chexbert/chexbert.pth (a torch file with 'model_state_dict')",
+                          "https://huggingface.co/StanfordAIMI/RRG_scorers (file chexbert.pth)", "EDITGRPO_CHEXBERT_CKPT")
+        out.append((req, None if paths.chexbert_ckpt.is_file() else f"{paths.chexbert_ckpt} is missing"))
+        req = Requirement("chexbert", "bert-base-uncased tokenizer/config", paths.bert_dir, "bert-base-uncased/{config.json, vocab.txt or tokenizer.json}",
+                          "https://huggingface.co/google-bert/bert-base-uncased", "EDITGRPO_BERT_DIR")
+        out.append((req, _hf_dir_problem(paths.bert_dir)))
+    if "radgraph" in wanted:
+        req = Requirement("radgraph", "RadGraph-XL (DyGIE++)", paths.radgraph_dir, "radgraph-xl/{config.json, vocabulary/, weights.th} (radgraph-xl.tar.gz extracted)",
+                          "https://huggingface.co/StanfordAIMI/RRG_scorers (file radgraph-xl.tar.gz)", "EDITGRPO_RADGRAPH_DIR")
+        problem = _radgraph_problem(paths.radgraph_dir)
+        out.append((req, problem))
+        if problem is None:
+            encoder = paths.resolve_radgraph_encoder()
+            name = radgraph_encoder_name(paths.radgraph_dir)
+            req = Requirement("radgraph", f"RadGraph encoder tokenizer/config ({name})", encoder,
+                              f"{Path(name).name}/{{config.json, vocab.txt or tokenizer.json}} next to radgraph-xl/",
+                              f"https://huggingface.co/{name}" if "/" in name and not Path(name).is_absolute() else "the encoder named in radgraph-xl/config.json",
+                              "EDITGRPO_RADGRAPH_ENCODER")
+            out.append((req, _hf_dir_problem(encoder)))
+    if "ratescore" in wanted:
+        for what, path, layout, source, env in (
+            ("RaTE-NER (DeBERTa-v3 token classifier)", paths.rate_ner_dir, "RaTE-NER-Deberta/{config.json, tokenizer, weights}",
+             "https://huggingface.co/Angelakeke/RaTE-NER-Deberta", "EDITGRPO_RATE_NER_DIR"),
+            ("BioLORD-2023-C (MPNet embedder)", paths.biolord_dir, "BioLORD-2023-C/{config.json, tokenizer, weights}",
+             "https://huggingface.co/FremyCompany/BioLORD-2023-C", "EDITGRPO_BIOLORD_DIR"),
+        ):
+            out.append((Requirement("ratescore", what, path, layout, source, env), _hf_model_problem(path)))
+    if "green" in wanted:
+        req = Requirement("green", "GREEN judge LLM", paths.green_dir, "GREEN-radllama2-7b/{config.json, tokenizer, weights}",
+                          "https://huggingface.co/StanfordAIMI/GREEN-radllama2-7b", "EDITGRPO_GREEN_DIR")
+        out.append((req, _hf_model_problem(paths.green_dir)))
+    return out
+
+
+def preflight(metrics: Iterable[str], paths: ModelPaths | None = None) -> ModelPaths:
+    """Check every file the metrics need; raise one MissingWeightsError naming all that is missing."""
+    paths = paths or ModelPaths.from_env()
+    problems = [(req, problem) for req, problem in requirements(metrics, paths) if problem]
+    if problems:
+        lines = ["clinical reward models are missing (nothing is downloaded; put the files in place or set the variables):"]
+        for req, problem in problems:
+            lines.append(
+                f"- metric {req.metric}: {req.what}: {problem}\n"
+                f"    expected layout: {req.layout}\n"
+                f"    download from: {req.source}\n"
+                f"    location: {req.path} (set {req.env} or EDITGRPO_MODELS_DIR to change it)"
+            )
+        lines.append("Offline alternative: the proxy scorers need no weights (EDITGRPO_REWARD_BACKEND=rules, --backend rules).")
+        raise MissingWeightsError("\n".join(lines))
+    return paths
