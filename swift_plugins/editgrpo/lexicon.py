@@ -78,7 +78,10 @@ _ABNORMALITY_TERMS: dict[str, str | None] = {
     "free intraperitoneal air": "pneumoperitoneum", "abnormality": None, "acute abnormality": "abnormality",
     "acute cardiopulmonary abnormality": "abnormality", "acute findings": "abnormality",
     "acute process": "abnormality", "acute cardiopulmonary process": "abnormality",
-    "active disease": "abnormality", "eventration": None, "flattening": None, "dislocation": None,
+    "active disease": "abnormality", "acute cardiopulmonary findings": "abnormality",
+    "cardiopulmonary findings": "abnormality", "acute radiographic cardiopulmonary process": "abnormality",
+    "cardiopulmonary process": "abnormality", "acute radiographic abnormality": "abnormality",
+    "acute pulmonary findings": "abnormality", "acute osseous abnormality": "abnormality", "eventration": None, "flattening": None, "dislocation": None,
     "cardiomediastinal enlargement": "enlargement",
     # devices and post-surgical changes
     "sternotomy": None, "median sternotomy": "sternotomy", "sternotomy wires": "sternotomy",
@@ -112,7 +115,7 @@ _ANATOMY_TERMS: dict[str, str | None] = {
     "vascularity": "pulmonary vasculature", "vasculature": "pulmonary vasculature",
     "costophrenic angle": None, "costophrenic sulcus": "costophrenic angle", "hemidiaphragm": "diaphragm",
     "diaphragm": None, "pleura": None, "pleural space": "pleura", "hilum": None, "hila": "hilum",
-    "hilar contour": "hilum", "aorta": None, "thoracic aorta": "aorta", "aortic arch": "aorta",
+    "hilar contour": "hilum", "hilar": "hilum", "aorta": None, "thoracic aorta": "aorta", "aortic arch": "aorta",
     "aortic knob": "aorta", "trachea": None, "spine": None, "thoracic spine": "spine", "vertebral body": "spine",
     "osseous structures": "bones", "bony structures": "bones", "bones": None, "skeletal structures": "bones",
     "rib": None, "clavicle": None, "shoulder": None, "soft tissues": None, "upper abdomen": "abdomen",
@@ -140,7 +143,9 @@ def _stem(word: str) -> str:
     """Plural folding, enough for radiology nouns ("opacities" -> "opacity", "lungs" -> "lung")."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "as")):
+    if len(word) > 5 and word.endswith("sses"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
 

@@ -1,0 +1,53 @@
+"""Sentence normalisation/splitting: the one definition shared by edits, rewards and evaluation (spec §2)."""
+from hypothesis import given, settings, strategies as st
+
+from swift_plugins.editgrpo.sentences import EOS_STRINGS, join_sentences, normalize, split_sentences
+
+
+def test_normalize_strips_eos_and_collapses_whitespace():
+    assert normalize("  Heart  is\tnormal.\n\nLungs clear.<|im_end|>") == "Heart is normal. Lungs clear."
+    assert normalize("No effusion.<|endoftext|>No pneumothorax.</s>") == "No effusion. No pneumothorax."
+    assert normalize("") == "" and normalize("   \n\t ") == "" and normalize(None) == ""
+
+
+def test_split_on_terminator_plus_whitespace_and_newlines(iu_reports):
+    uid1 = next(r for r in iu_reports if r["uid"] == "1")["findings"]
+    assert split_sentences(uid1) == [
+        "The cardiac silhouette and mediastinum size are within normal limits.",
+        "There is no pulmonary edema.",
+        "There is no focal consolidation.",
+        "There are no XXXX of a pleural effusion.",
+        "There is no evidence of pneumothorax.",
+    ]
+    assert split_sentences("Heart normal\nLungs clear") == ["Heart normal", "Lungs clear"]
+    assert split_sentences("Is it enlarged? No! Stable.") == ["Is it enlarged?", "No!", "Stable."]
+
+
+def test_no_split_without_whitespace_or_inside_numbers(iu_reports):
+    # IU-XRay uid 4 has "...left lung apex.There are streaky..." (no space): one sentence, as specified.
+    uid4 = next(r for r in iu_reports if r["uid"] == "4")["findings"]
+    assert any("apex.There are streaky" in s for s in split_sentences(uid4))
+    assert split_sentences("A 3.5 cm nodule.") == ["A 3.5 cm nodule."]
+
+
+def test_bad_inputs():
+    assert split_sentences("") == [] and split_sentences(" \n ") == [] and split_sentences(None) == []
+    assert split_sentences("No terminator here") == ["No terminator here"]
+    assert split_sentences("Cœur normal. Poumons clairs.") == ["Cœur normal.", "Poumons clairs."]
+    assert split_sentences("".join(EOS_STRINGS)) == []
+    long = " ".join(["word"] * 10_000)
+    assert split_sentences(long) == [long]
+
+
+def test_join_uses_single_spaces_and_skips_empties():
+    assert join_sentences(["A.", "", "B."]) == "A. B."
+    assert join_sentences(()) == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("ab .!?\n\t\u00a0é") + list(EOS_STRINGS)), max_size=40).map("".join))
+def test_normalised_text_is_its_sentences_joined(text):
+    """normalize(t) == join(split(t)): the analysis cache keys on the split and relies on this."""
+    sentences = split_sentences(text)
+    assert normalize(text) == join_sentences(sentences)
+    assert all(s == normalize(s) and s for s in sentences)
