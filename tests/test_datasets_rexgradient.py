@@ -1,0 +1,67 @@
+"""ReXGradient-160K converter on a small copy of its released metadata + deid_png layout."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from datasets_registry import convert
+from datasets_registry.io import write_placeholder_image
+from swift_plugins.editgrpo.sentences import normalize
+
+
+def _study(root: Path, patient: str, accession: str, views: list[str], findings: str, date: str = "20200101") -> dict:
+    paths = []
+    for k, _ in enumerate(views):
+        rel = f"../deid_png/{patient}/{accession}/studies/1.2.{accession}/series/1.3.{k}/instances/1.4.{k}.png"
+        write_placeholder_image(root / "metadata" / rel)
+        paths.append(rel)
+    return {"PatientID": patient, "AccessionNumber": accession, "StudyInstanceUid": f"1.2.{accession}",
+            "StudyDate": date, "StudyDescription": "XR CHEST 2V", "PatientSex": "F", "PatientAge": "061Y",
+            "Indication": "Shortness of breath.", "Comparison": "None.", "Findings": findings,
+            "Impression": "No acute process.", "ImagePath": paths, "ImageViewPosition": views}
+
+
+def _rows(out: Path, split: str) -> dict[str, dict]:
+    lines = (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+    return {row["study_id"]: row for row in map(json.loads, lines)}
+
+
+def test_views_drop_over_six_no_priors_and_bad_records(tmp_path, iu_findings):
+    src = tmp_path / "ReXGradient-160K"
+    (src / "metadata").mkdir(parents=True)
+    f = iu_findings
+    train = {
+        "pGRDNA_1_1": _study(src, "pGRDNA", "A1", ["LATERAL", "POSTERO_ANTERIOR"], f[0], "20200101"),
+        "pGRDNA_1_2": _study(src, "pGRDNA", "A2", ["AP"], f[1], "20210101"),  # later study: still no prior
+        "pGRDNB_2_1": _study(src, "pGRDNB", "B1", ["PA", "LATERAL", "AP", "LATERAL", "AP", "PA", "LL"], f[2]),
+        "pGRDNC_3_1": _study(src, "pGRDNC", "C1", ["PA"], ""),
+        "pGRDND_4_1": {**_study(src, "pGRDND", "D1", ["PA", "LATERAL"], f[3]), "ImageViewPosition": ["PA"]},
+    }
+    valid = {"pGRDNE_5_1": _study(src, "pGRDNE", "E1", ["AP", "LATERAL", "PA"], f[4])}
+    (src / "metadata" / "train_metadata.json").write_text(json.dumps(train))
+    (src / "metadata" / "valid_metadata.json").write_text(json.dumps(valid))
+    summary = convert("rexgradient", src, tmp_path / "out", show_progress=False)
+
+    rows = _rows(tmp_path / "out", "train")
+    assert sorted(rows) == ["pGRDNA_1_1", "pGRDNA_1_2"]
+    first = rows["pGRDNA_1_1"]
+    assert first["views"] == ["PA", "LATERAL"] and first["prior_study_id"] is None
+    assert first["images"][0] == str((src / "deid_png/pGRDNA/A1/studies/1.2.A1/series/1.3.1/instances/1.4.1.png").resolve())
+    assert first["solution"] == normalize(f[0]) and first["technique"] == "XR CHEST 2V"
+    assert first["indication"] == "Shortness of breath." and first["subject_id"] == "pGRDNA"
+    assert rows["pGRDNA_1_2"]["prior_study_id"] is None  # the paper uses no ReXGradient priors
+    assert _rows(tmp_path / "out", "validation")["pGRDNE_5_1"]["views"] == ["PA", "LATERAL", "AP"]
+    assert summary.splits["train"].skipped == {"too_many_images": 1, "no_findings": 1}
+    assert summary.unassigned_skipped == {"corrupt_row": 1}  # ImagePath/ImageViewPosition length mismatch
+    assert _rows(tmp_path / "out", "test") == {}
+
+
+def test_over_max_can_truncate_instead(tmp_path, iu_findings):
+    src = tmp_path / "rex"
+    (src / "metadata").mkdir(parents=True)
+    study = _study(src, "pGRDNB", "B1", ["LATERAL", "PA", "AP", "LATERAL", "AP", "PA", "LL"], iu_findings[0])
+    (src / "metadata" / "test_metadata.json").write_text(json.dumps({"pGRDNB_2_1": study}))
+    summary = convert("rexgradient", src, tmp_path / "out", over_max="truncate", show_progress=False)
+    row = _rows(tmp_path / "out", "test")["pGRDNB_2_1"]
+    assert row["views"] == ["PA", "LATERAL", "PA", "LATERAL", "AP", "LL"]
+    assert summary.images_dropped_by_cap == 1
