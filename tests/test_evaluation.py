@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from rewards.chexbert import CONDITIONS, CONDITIONS_5, binary_labels, corpus_f1, pair_f1
 from swift_plugins.editgrpo.evaluation import (
-    CHEXPERT_14,
-    CHEXPERT_5,
     EvalInputError,
     EvalSettings,
     Pair,
@@ -17,12 +16,8 @@ from swift_plugins.editgrpo.evaluation import (
     RougeRunner,
     align_runs,
     average_clinical,
-    binarize_chexbert,
-    chexbert_corpus_metrics,
     clean_reference_style,
     evaluate_runs,
-    micro_macro_f1,
-    per_pair_micro_f1,
     read_run,
     settings_path,
 )
@@ -34,9 +29,9 @@ BLANK, POS, NEG, UNC = 0, 1, 2, 3
 
 def classes(**by_name: int) -> list[int]:
     """A CheXbert class row (14 heads) from label names with spaces as underscores."""
-    row = [BLANK] * len(CHEXPERT_14)
+    row = [BLANK] * len(CONDITIONS)
     for name, value in by_name.items():
-        row[CHEXPERT_14.index(name.replace("_", " "))] = value
+        row[CONDITIONS.index(name.replace("_", " "))] = value
     return row
 
 
@@ -53,8 +48,12 @@ HYP_CLASSES = [
 ]
 
 
-def test_chexbert_corpus_metrics_match_hand_counts_with_uncertain_as_positive():
-    metrics = chexbert_corpus_metrics(binarize_chexbert(REF_CLASSES), binarize_chexbert(HYP_CLASSES))
+def corpus(ref_classes, hyp_classes):
+    return corpus_f1(binary_labels(np.array(hyp_classes)), binary_labels(np.array(ref_classes)))
+
+
+def test_chexbert_corpus_f1_matches_hand_counts_with_uncertain_as_positive():
+    metrics = corpus(REF_CLASSES, HYP_CLASSES)
     # 14 labels: TP = Cardiomegaly, Pleural Effusion, No Finding; FP = Lung Opacity, Support Devices; FN = Edema.
     assert metrics["chexbert_micro_f1_14"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
     # per-label F1 is 1 for the three TP labels, 0 for the other eleven (0/0 counts as 0).
@@ -65,43 +64,42 @@ def test_chexbert_corpus_metrics_match_hand_counts_with_uncertain_as_positive():
 
 
 def test_uncertain_is_positive_and_negative_is_not():
-    assert binarize_chexbert([BLANK, POS, NEG, UNC]).tolist() == [0, 1, 0, 1]
-    # Had uncertain been negative, the Edema FN and the effusion TP would both disappear.
-    as_negative = lambda rows: (np.asarray(rows) == POS).astype(int)  # noqa: E731
-    assert micro_macro_f1(as_negative(REF_CLASSES), as_negative(HYP_CLASSES)) != micro_macro_f1(
-        binarize_chexbert(REF_CLASSES), binarize_chexbert(HYP_CLASSES)
+    assert binary_labels(np.array([BLANK, POS, NEG, UNC])).tolist() == [0, 1, 0, 1]
+    # Had uncertain been negative: the Edema FN disappears and the effusion TP becomes an FN
+    # (TP 2, FP 2, FN 1) instead of TP 3, FP 2, FN 1.
+    as_negative = lambda rows: (np.asarray(rows) == POS).astype(np.int64)  # noqa: E731
+    assert corpus_f1(as_negative(HYP_CLASSES), as_negative(REF_CLASSES))["chexbert_micro_f1_14"] == pytest.approx(
+        2 * 2 / (2 * 2 + 2 + 1)
     )
 
 
 def test_five_label_subset_is_the_papers_five():
-    assert CHEXPERT_5 == ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
-    ref = np.zeros((2, 14), dtype=int)
-    hyp = np.zeros((2, 14), dtype=int)
-    ref[:, CHEXPERT_14.index("Pneumothorax")] = 1  # outside the five: must not touch the 5-label numbers
-    hyp[0, CHEXPERT_14.index("Atelectasis")] = 1
-    ref[0, CHEXPERT_14.index("Atelectasis")] = 1
-    metrics = chexbert_corpus_metrics(ref, hyp)
+    assert CONDITIONS_5 == ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
+    ref = np.zeros((2, 14), dtype=np.int64)
+    hyp = np.zeros((2, 14), dtype=np.int64)
+    ref[:, CONDITIONS.index("Pneumothorax")] = 1  # outside the five: must not touch the 5-label numbers
+    hyp[0, CONDITIONS.index("Atelectasis")] = 1
+    ref[0, CONDITIONS.index("Atelectasis")] = 1
+    metrics = corpus_f1(hyp, ref)
     assert metrics["chexbert_micro_f1_5"] == 1.0
     assert metrics["chexbert_macro_f1_5"] == pytest.approx(1 / 5)
     assert metrics["chexbert_micro_f1_14"] == pytest.approx(2 / (2 + 2))
 
 
-def test_micro_differs_from_macro_and_rejects_bad_matrices():
-    ref = [[1, 0], [1, 0], [1, 1]]
-    hyp = [[1, 0], [1, 0], [1, 0]]
-    micro, macro = micro_macro_f1(ref, hyp)
-    assert micro == pytest.approx(6 / 7)  # TP 3, FN 1
-    assert macro == pytest.approx((1.0 + 0.0) / 2)
-    with pytest.raises(ValueError, match="0/1"):
-        micro_macro_f1([[2, 0]], [[1, 0]])
-    with pytest.raises(ValueError, match="shape"):
-        micro_macro_f1([[1, 0]], [[1, 0, 0]])
+def test_micro_pools_counts_macro_averages_labels():
+    ref = np.zeros((3, 14), dtype=np.int64)
+    hyp = np.zeros((3, 14), dtype=np.int64)
+    ref[:, 0] = hyp[:, 0] = 1  # label 0 right three times
+    ref[2, 1] = 1  # label 1 missed once
+    metrics = corpus_f1(hyp, ref)
+    assert metrics["chexbert_micro_f1_14"] == pytest.approx(6 / 7)  # TP 3, FN 1
+    assert metrics["chexbert_macro_f1_14"] == pytest.approx((1.0 + 0.0) / 14)
 
 
 def test_per_pair_micro_f1_is_zero_when_neither_side_has_a_positive():
-    ref = binarize_chexbert(REF_CLASSES + [classes()])
-    hyp = binarize_chexbert(HYP_CLASSES + [classes()])
-    assert per_pair_micro_f1(ref, hyp) == pytest.approx([2 / 3, 2 / 3, 2 / 3, 0.0])
+    ref = binary_labels(np.array(REF_CLASSES + [classes()]))
+    hyp = binary_labels(np.array(HYP_CLASSES + [classes()]))
+    assert [pair_f1(h, r)[2] for h, r in zip(hyp, ref)] == pytest.approx([2 / 3, 2 / 3, 2 / 3, 0.0])
 
 
 def test_avg_is_over_the_clinical_metrics_present_only():

@@ -113,3 +113,37 @@ def test_bad_inputs_fail_clearly_or_are_counted(tmp_path, two_runs, studies, cap
         main(["eval", str(plain), "--out", str(out), "--metrics", "bleu"])
     with pytest.raises(SystemExit, match="2 names for 1 result files"):
         main(["eval", str(plain), "--out", str(out), "--names", "a,b"])
+
+
+def test_rules_backend_on_iu_xray_is_sane_reproducible_and_labels_each_reference_once(tmp_path, iu_reports, monkeypatch):
+    from rewards.rules import RuleCheXpertScorer
+
+    rows = [r for r in iu_reports if r["findings"].strip() and r["impression"].strip()][:60]
+    runs = {
+        "impression": [{"id": r["uid"], "hyp": r["impression"], "ref": r["findings"]} for r in rows],
+        "copy": [{"id": r["uid"], "hyp": r["findings"], "ref": r["findings"]} for r in rows],
+    }
+    paths = [str(write_jsonl(tmp_path / f"{name}.jsonl", data)) for name, data in runs.items()]
+    labelled: list[str] = []
+    original = RuleCheXpertScorer.label
+    monkeypatch.setattr(RuleCheXpertScorer, "label", lambda self, texts: labelled.extend(texts) or original(self, texts))
+    documents = []
+    for attempt in range(2):
+        out = tmp_path / f"out{attempt}"
+        assert main(["eval", *paths, "--out", str(out), "--backend", "rules", "--metrics",
+                     "chexbert,radgraph,ratescore,rouge_l", "--no-progress"]) == 0
+        documents.append(json.loads((out / "metrics.json").read_text()))
+        if attempt == 0:
+            # references are labelled once for both runs; the copy run's hypotheses are those same texts
+            assert len(labelled) == len({r["findings"] for r in rows}) + len({r["impression"] for r in rows})
+    assert documents[0]["runs"] == documents[1]["runs"]  # reproducible
+    impression, copy = documents[0]["runs"]["impression"], documents[0]["runs"]["copy"]
+    clinical = ["chexbert_micro_f1_14", "chexbert_macro_f1_14", "chexbert_micro_f1_5", "chexbert_macro_f1_5",
+                "radgraph_partial_f1", "ratescore"]
+    assert copy["chexbert_micro_f1_14"] == 1.0 and copy["rouge_l"] == pytest.approx(1.0)
+    for key in clinical:
+        assert 0.0 <= impression[key] <= copy[key] <= 1.0, key
+    assert impression["radgraph_partial_f1"] < copy["radgraph_partial_f1"]
+    assert impression["avg"] == pytest.approx(sum(impression[key] for key in clinical) / 6)
+    assert documents[0]["avg_over"]["copy"] == clinical
+    assert "PROXIES" in (tmp_path / "out0" / "metrics.md").read_text()

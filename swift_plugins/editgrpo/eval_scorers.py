@@ -5,36 +5,26 @@ by every run. GREEN is optional: without a configured judge it is skipped with a
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
 
 from swift_plugins.editgrpo.evaluation import (
+    MODEL_METRICS,
     BleuRunner,
     ChexbertRunner,
     GreenRunner,
     MeanRunner,
     MetricRunner,
-    MODEL_METRICS,
     RougeRunner,
 )
 
-# rewards scorer `name` -> evaluation metric group
-SCORER_GROUPS = {
-    "chexbert_micro_f1_14": "chexbert",
-    "radgraph_partial_f1": "radgraph",
-    "ratescore": "ratescore",
-}
 
-
-def model_runners(scorers: Sequence[Any]) -> dict[str, MetricRunner]:
-    """Runners for scorers built by rewards.build_scorers, keyed by metric group."""
-    runners: dict[str, MetricRunner] = {}
-    for scorer in scorers:
-        group = SCORER_GROUPS.get(scorer.name)
-        if group == "chexbert":
-            runners[group] = ChexbertRunner(scorer)
-        elif group is not None:
-            runners[group] = MeanRunner(scorer, scorer.name)
-    return runners
+def model_runners(scorers: Mapping[str, Any]) -> dict[str, MetricRunner]:
+    """Runners for the scorers rewards.build_scorers returns (keyed chexbert/radgraph/ratescore)."""
+    return {
+        metric: ChexbertRunner(scorer) if metric == "chexbert" else MeanRunner(scorer, scorer.name)
+        for metric, scorer in scorers.items()
+    }
 
 
 def build_runners(
@@ -44,8 +34,13 @@ def build_runners(
     green_endpoint: str | None = None,
     green_endpoint_model: str | None = None,
     green_max_new_tokens: int | None = None,
+    n_references: int = 0,
 ) -> tuple[dict[str, MetricRunner], list[str], dict[str, Any]]:
-    """(runners in `metrics` order, notes for the outputs, settings to record)."""
+    """(runners in `metrics` order, notes for the outputs, settings to record).
+
+    Model scorers take device, batch size and weights from the EDITGRPO_* variables; their
+    reference cache is sized to hold every distinct reference, so each is annotated once.
+    """
     notes: list[str] = []
     described: dict[str, Any] = {}
     built: dict[str, MetricRunner] = {}
@@ -53,23 +48,25 @@ def build_runners(
     if wanted_models:
         import rewards
 
-        scorers = rewards.build_scorers(wanted_models, backend=backend)
-        built.update(model_runners(scorers.values() if isinstance(scorers, dict) else scorers))
-        missing = [name for name in wanted_models if name not in built]
-        if missing:
-            raise RuntimeError(f"rewards.build_scorers({wanted_models}) returned no scorer for {missing}")
+        from_env = rewards.RewardConfig.from_env()
+        reward_config = replace(from_env, backend=backend, cache_size=max(from_env.cache_size, n_references))
+        built.update(model_runners(rewards.build_from_config(reward_config, wanted_models)))
+        if backend == "rules":
+            from rewards.rules import PROXY_NOTE
+
+            notes.append(PROXY_NOTE)
     if "green" in metrics:
         from rewards.green import GreenConfig, build_green_scorer
 
-        config = GreenConfig.from_env(
+        green_config = GreenConfig.from_env(
             model_dir=green_model,
             endpoint=green_endpoint,
             endpoint_model=green_endpoint_model,
             max_new_tokens=green_max_new_tokens,
         )
-        described["green"] = config.describe()
-        if config.configured:
-            built["green"] = GreenRunner(build_green_scorer(config))
+        described["green"] = green_config.describe()
+        if green_config.configured:
+            built["green"] = GreenRunner(build_green_scorer(green_config))
         else:
             notes.append(
                 "GREEN skipped: no judge configured (--green-model DIR / $EDITGRPO_GREEN_DIR, or "

@@ -1,8 +1,9 @@
 """Evaluation of generated reports: the paper's metric table (spec §7) over one or more runs.
 
-Pure parts (reading result files, id checks, the reference cleaning, the CheXbert corpus
-aggregation over label matrices, Avg) are plain functions so they are testable without any model.
-`evaluate_runs` puts them together with the `rewards/` scorers; `eval_outputs` writes the files.
+Pure parts (reading result files, id checks, the reference cleaning, Avg) are plain functions,
+testable without any model; the CheXbert corpus F1 over label matrices is `rewards.chexbert.corpus_f1`
+(one definition for rewards and evaluation). `evaluate_runs` puts them together with the
+`rewards/` scorers; `eval_outputs` writes the files.
 """
 from __future__ import annotations
 
@@ -17,18 +18,6 @@ import numpy as np
 
 from swift_plugins.editgrpo.sentences import join_sentences, normalize, split_sentences
 from swift_plugins.editgrpo.text_metrics import corpus_bleu, rouge_l, tokenize
-
-# CheXbert's output order (f1chexbert `target_names`); the 5-label subset of the paper's table.
-CHEXPERT_14: tuple[str, ...] = (
-    "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
-    "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-    "Pleural Other", "Fracture", "Support Devices", "No Finding",
-)
-CHEXPERT_5: tuple[str, ...] = ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
-CHEXPERT_5_INDEX: tuple[int, ...] = tuple(CHEXPERT_14.index(name) for name in CHEXPERT_5)
-# CheXbert head classes: 0 blank, 1 positive, 2 negative, 3 uncertain. Uncertain counts as positive.
-CHEXBERT_POSITIVE_CLASSES = (1, 3)
-
 
 @dataclass(frozen=True)
 class Column:
@@ -293,66 +282,8 @@ CLEANERS: dict[str, Callable[[str], str]] = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Corpus aggregation (pure, over label matrices)
+# Aggregation
 # ---------------------------------------------------------------------------------------------
-def binarize_chexbert(classes: Any) -> np.ndarray:
-    """CheXbert head classes (0 blank, 1 positive, 2 negative, 3 uncertain) -> 0/1, uncertain -> 1."""
-    return np.isin(np.asarray(classes), CHEXBERT_POSITIVE_CLASSES).astype(np.int64)
-
-
-def _as_binary_matrix(labels: Any, name: str) -> np.ndarray:
-    matrix = np.asarray(labels, dtype=np.int64)
-    if matrix.ndim != 2:
-        raise ValueError(f"{name} must be a (reports, labels) matrix, got shape {matrix.shape}")
-    if not np.isin(matrix, (0, 1)).all():
-        raise ValueError(f"{name} must be 0/1 (binarize_chexbert maps CheXbert classes first)")
-    return matrix
-
-
-def micro_macro_f1(ref_labels: Any, hyp_labels: Any) -> tuple[float, float]:
-    """(micro-F1, macro-F1) of binary multi-label predictions, as sklearn's classification report.
-
-    Micro pools TP/FP/FN over all columns; macro averages per-column F1, a column with no
-    positive on either side counting as 0 (sklearn's zero_division=0, what f1chexbert reports).
-    """
-    ref = _as_binary_matrix(ref_labels, "ref_labels")
-    hyp = _as_binary_matrix(hyp_labels, "hyp_labels")
-    if ref.shape != hyp.shape:
-        raise ValueError(f"label matrices differ in shape: {ref.shape} vs {hyp.shape}")
-    tp = (ref & hyp).sum(axis=0)
-    fp = ((1 - ref) & hyp).sum(axis=0)
-    fn = (ref & (1 - hyp)).sum(axis=0)
-    denominator = 2 * tp + fp + fn
-    per_label = np.divide(2 * tp, denominator, out=np.zeros(tp.shape, dtype=float), where=denominator > 0)
-    total = denominator.sum()
-    micro = float(2 * tp.sum() / total) if total > 0 else 0.0
-    return micro, float(per_label.mean()) if per_label.size else 0.0
-
-
-def chexbert_corpus_metrics(ref_labels: Any, hyp_labels: Any) -> dict[str, float]:
-    """The paper's four CheXbert columns from binary (reports, 14) label matrices in CHEXPERT_14 order."""
-    ref = _as_binary_matrix(ref_labels, "ref_labels")
-    hyp = _as_binary_matrix(hyp_labels, "hyp_labels")
-    if ref.shape[1] != len(CHEXPERT_14):
-        raise ValueError(f"expected {len(CHEXPERT_14)} CheXbert labels per report, got {ref.shape[1]}")
-    micro14, macro14 = micro_macro_f1(ref, hyp)
-    five = list(CHEXPERT_5_INDEX)
-    micro5, macro5 = micro_macro_f1(ref[:, five], hyp[:, five])
-    return {
-        "chexbert_micro_f1_14": micro14,
-        "chexbert_macro_f1_14": macro14,
-        "chexbert_micro_f1_5": micro5,
-        "chexbert_macro_f1_5": macro5,
-    }
-
-
-def per_pair_micro_f1(ref_labels: Any, hyp_labels: Any) -> list[float]:
-    """Micro-F1 of each (ref, hyp) label row alone; 0 when neither side has a positive (the reward's rule)."""
-    ref = _as_binary_matrix(ref_labels, "ref_labels")
-    hyp = _as_binary_matrix(hyp_labels, "hyp_labels")
-    return [micro_macro_f1(r[None, :], h[None, :])[0] for r, h in zip(ref, hyp)]
-
-
 def average_clinical(values: Mapping[str, float | None]) -> tuple[float | None, list[str]]:
     """Avg = mean of the clinical columns that have a value (None when none has); also says which."""
     present = [column.key for column in CLINICAL_COLUMNS if values.get(column.key) is not None]
@@ -385,36 +316,23 @@ class MetricRunner:
 
 
 class ChexbertRunner(MetricRunner):
-    """Corpus micro/macro-F1 over 14 and 5 labels from the scorer's labels.
+    """The four CheXbert columns: corpus micro/macro-F1 over 14 and 5 labels, uncertain -> positive.
 
-    Reference labels are computed once per distinct text for all runs; with a scorer that does
-    not expose labels, its own corpus aggregates are used.
+    Works on any `rewards.chexbert.LabelScorer` (CheXbert or the rules proxy): labels come from its
+    annotations, whose reference side is cached, so later runs reuse the references' labels.
     """
 
     def __init__(self, scorer: Any):
         self.scorer = scorer
-        self._ref_labels: dict[str, np.ndarray] = {}
-
-    def _labels(self, texts: list[str]) -> np.ndarray:
-        labels = np.asarray(self.scorer.labels(texts), dtype=np.int64)
-        return labels if np.isin(labels, (0, 1)).all() else binarize_chexbert(labels)
 
     def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
-        if not hasattr(self.scorer, "labels"):
-            corpus = self.scorer.corpus(hyps, refs)
-            per_pair = self.scorer.score(hyps, refs).values
-            return MetricOutput(
-                {key: float(corpus[key]) for key in METRIC_GROUPS["chexbert"] if key in corpus},
-                {"chexbert_micro_f1_14": list(per_pair)},
-            )
-        new_refs = list(dict.fromkeys(ref for ref in refs if ref not in self._ref_labels))
-        if new_refs:
-            self._ref_labels.update(zip(new_refs, self._labels(new_refs)))
-        ref_matrix = np.stack([self._ref_labels[ref] for ref in refs])
-        hyp_matrix = self._labels(hyps)
+        from rewards.chexbert import corpus_f1
+
+        hyp_labels, ref_labels = self.scorer.annotations(hyps, refs)
+        per_pair = [self.scorer.compare(h, r)[self.scorer.headline] for h, r in zip(hyp_labels, ref_labels)]
+        corpus = corpus_f1(np.stack([label.binary for label in hyp_labels]), np.stack([label.binary for label in ref_labels]))
         return MetricOutput(
-            chexbert_corpus_metrics(ref_matrix, hyp_matrix),
-            {"chexbert_micro_f1_14": per_pair_micro_f1(ref_matrix, hyp_matrix)},
+            {key: float(corpus[key]) for key in METRIC_GROUPS["chexbert"]}, {"chexbert_micro_f1_14": per_pair}
         )
 
 

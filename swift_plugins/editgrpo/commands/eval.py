@@ -77,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
             green_endpoint=args.green_endpoint,
             green_endpoint_model=args.green_endpoint_model,
             green_max_new_tokens=args.green_max_new_tokens,
+            n_references=len({pair.ref for run in runs for pair in run.pairs}),
         )
         settings = EvalSettings(tuple(runners), args.backend, args.clean, args.on_mismatch)
         result = evaluate_runs(runs, settings, runners, notes, progress=not args.no_progress)
-    except (EvalInputError, FileNotFoundError) as error:
+    except (EvalInputError, FileNotFoundError) as error:  # incl. rewards' MissingWeightsError
         print(f"editgrpo eval: {error}", file=sys.stderr)
         return 2
     for note in notes:
