@@ -4,4 +4,38 @@ Importing this package is cheap and touches no swift/transformers code: the pure
 modules (sentences, entities, matching, edits, selection, advantage) are used by rewards and
 evaluation too. `register()` wires everything into swift; `plugin.py` calls it.
 """
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+TRAINER_PATH = "swift_plugins.editgrpo.trainer.EditGRPOTrainer"
+# (module, function) registering the ORMs, templates and data sets in swift's registries
+REGISTRARS: tuple[tuple[str, str], ...] = (
+    ("rewards.orms", "register_orms"),
+    ("templates", "register_templates"),
+    ("datasets_registry.registration", "register_datasets"),
+)
+
+
+def register() -> list[str]:
+    """Make `swift rlhf --rlhf_type grpo` use EditGRPOTrainer and register ORMs/templates/data sets.
+
+    Idempotent (swift replays plugins in data-loader workers); returns what was registered.
+    Nothing heavy is loaded: swift resolves the trainer's dotted path only when it builds it.
+    """
+    from swift.trainers import TrainerFactory
+
+    TrainerFactory.TRAINER_MAPPING["grpo"] = TRAINER_PATH
+    registered = [TRAINER_PATH]
+    for module_name, function in REGISTRARS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue  # that part of the package is not installed
+        getattr(module, function)()
+        registered.append(f"{module_name}.{function}")
+    return registered

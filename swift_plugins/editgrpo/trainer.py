@@ -1,0 +1,234 @@
+"""`EditGRPOTrainer`: ms-swift's GRPOTrainer plus post-rollout edits and the EditGRPO advantage.
+
+Registered as swift's `grpo` trainer by `register()`; everything else (generation, rewards,
+old/ref log-probs, loss, logging) is swift's own. The overrides:
+
+- `_generate_completions`: after swift's rollout, while training only, gather every rank's
+  rollouts, pick (source, target) pairs per group on that global view (`edit_step`, identical
+  on all ranks) and write each local target's edited copy: text, token ids (no special tokens,
+  then `<|im_end|>`, cut to `max_completion_length`), `finish_reason='stop'`, no engine
+  log-probs. Old and reference log-probs are recomputed by swift for every row.
+- `_prepare_batch_inputs` (rollout importance sampling): swift builds the engine log-prob
+  tensor of a micro-batch only if *every* row has engine log-probs, and applies the
+  correction only if every rank has it, so one edited row would silently switch the
+  correction off for everybody. Edited rows get the recomputed old log-probs as their
+  "rollout" log-probs instead: their IS ratio is exactly 1 (no correction, no masking: an
+  edit has no behaviour-policy probability), on-policy rows keep their correction, and the
+  off-policy diagnostics count edited rows as on-policy (log-ratio 0).
+- `_compute_advantages`: `advantage.compute_advantages` (group mean-centred, edited rows in
+  the mean; option std-normalised) on swift's weighted rewards, after swift's own reward
+  metrics are logged.
+- Telemetry (`editgrpo/*` in swift's metrics) and `completions.jsonl` columns
+  `editgrpo_edited`, `editgrpo_ops`, `editgrpo_source`.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import torch
+from swift.rlhf_trainers import GRPOTrainer
+from swift.rlhf_trainers.utils import build_rollout_logps
+from swift.utils import get_logger
+
+from .analysis_cache import CachedAnalyzer
+from .advantage import compute_advantages
+from .config import EditGRPOConfig, EditGRPOConfigError
+from .edit_step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
+from .edits import EditOptions
+from .entities import build_analyzer
+from .selection import SelectionOptions
+
+logger = get_logger()
+
+END_TOKEN = "<|im_end|>"
+# sample.extra keys (also passed to reward functions as columns) and completions.jsonl columns
+EDITED_KEY, OPS_KEY, SOURCE_KEY = "editgrpo_edited", "editgrpo_ops", "editgrpo_source"
+# swift flags whose advantage equals EDITGRPO_ADVANTAGE=mean (R - group mean)
+STOCK_MEAN_FLAGS = {"advantage_estimator": "grpo", "scale_rewards": "none"}
+
+
+def rollout_logps_with_edits(
+    rollout_logprobs: list[list[list[float]]],
+    edited: list[bool],
+    completion_mask: torch.Tensor,
+    old_per_token_logps: torch.Tensor,
+) -> torch.Tensor | None:
+    """[B, T] behaviour log-probs for IS correction: engine log-probs of on-policy rows, the
+    recomputed old log-probs of edited rows (ratio 1). None when an on-policy row lacks them."""
+    result = old_per_token_logps.detach().to(torch.float32).clone()
+    on_policy = [i for i, flag in enumerate(edited) if not flag]
+    if on_policy:
+        built = build_rollout_logps([rollout_logprobs[i] for i in on_policy], completion_mask[on_policy],
+                                    completion_mask.device)
+        if built is None:
+            return None
+        result[on_policy] = built
+    return result
+
+
+class EditGRPOTrainer(GRPOTrainer):
+    def __init__(self, *args, **kwargs):
+        # validate before swift builds engines and reward models: a bad value stops here, once
+        self.editgrpo = EditGRPOConfig.from_env()
+        reward_names = [f for f in (kwargs.get("reward_funcs") or []) if isinstance(f, str)]
+        problems = self.editgrpo.model_problems(uses_clinical_rewards=any(n.startswith("editgrpo_") for n in reward_names))
+        if problems:
+            raise EditGRPOConfigError("invalid EditGRPO configuration: " + "; ".join(problems))
+        super().__init__(*args, **kwargs)
+        self._check_swift_settings()
+        self.editgrpo_selection = SelectionOptions(self.editgrpo.edit_fraction, self.editgrpo.placement, self.editgrpo.seed)
+        self.editgrpo_edit_options = EditOptions(ops_per_rollout=self.editgrpo.ops_per_rollout, tau=self.editgrpo.tau,
+                                                 match=self.editgrpo.match, fp_scope=self.editgrpo.fp_scope,
+                                                 seed=self.editgrpo.seed)
+        self.editgrpo_analyzer = self._build_analyzer() if self.editgrpo.edits else None
+        self._editgrpo_records: list[EditRecord] = []  # global records of the last training generation
+        self._editgrpo_global_flags: list[tuple[bool, list, int]] | None = None
+        for key in (EDITED_KEY, OPS_KEY, SOURCE_KEY):
+            self._logs[key] = deque(maxlen=self.args.generation_batch_size)
+        if self.accelerator.is_main_process:
+            path = self.editgrpo.save(self.args.output_dir, {"swift": {k: str(getattr(self.args, k, None))
+                                                                    for k in (*STOCK_MEAN_FLAGS, "loss_type", "beta")}})
+            logger.info(f"EditGRPO configuration: {self.editgrpo.to_dict()} (saved to {path})")
+
+    def _check_swift_settings(self) -> None:
+        if self.editgrpo.edits and self.dynamic_num_samples:
+            raise EditGRPOConfigError("EditGRPO edits need one completion per rollout (no multi-turn / dynamic "
+                                      "sample counts); set EDITGRPO_EDITS=off")
+        if self.kl_in_reward:
+            raise EditGRPOConfigError("EditGRPO's advantage does not subtract KL from rewards; drop --kl_in_reward")
+        actual = {k: str(getattr(self.args, k, None)) for k in STOCK_MEAN_FLAGS}
+        if self.editgrpo.advantage == "mean" and actual != STOCK_MEAN_FLAGS:
+            logger.warning(f"EditGRPO replaces swift's advantage ({actual}) by EDITGRPO_ADVANTAGE=mean (R - group "
+                           f"mean), which equals swift's {STOCK_MEAN_FLAGS}")
+
+    def _build_analyzer(self) -> CachedAnalyzer:
+        options = dict(self.editgrpo.analyzer_options)
+        if self.editgrpo.analyzer == "rate" and "device" not in options:
+            options["device"] = str(self.accelerator.device)
+        return CachedAnalyzer(build_analyzer(self.editgrpo.analyzer, **options))
+
+    # --- edits ---------------------------------------------------------------------------------
+    def _generate_completions(self, samples):
+        samples = super()._generate_completions(samples)
+        if self.model.training and self.editgrpo.edits:
+            started = time.perf_counter()
+            self._apply_edits(samples)
+            self._metrics["train"]["editgrpo/hook_seconds"].append(time.perf_counter() - started)
+        return samples
+
+    def _apply_edits(self, samples: list) -> None:
+        from accelerate.utils import gather_object
+
+        rank = self.accelerator.process_index
+        local = [(rank, s.prompt_id, _completion_text(s), s.extra.get("solution")) for s in samples]
+        everything = gather_object(local)
+        offset = next((i for i, row in enumerate(everything) if row[0] == rank), len(everything))
+        prompt_ids = [row[1] for row in everything]
+        check_group_prompts(prompt_ids, self.num_generations)
+        records = edit_targets(
+            completions=[row[2] for row in everything],
+            references=[row[3] for row in everything],
+            group_size=self.num_generations,
+            targets=range(offset, offset + len(samples)),
+            analyzer=self.editgrpo_analyzer,
+            selection=self.editgrpo_selection,
+            edit_options=self.editgrpo_edit_options,
+            step=self.state.global_step,
+        )
+        by_target = {r.target - offset: r for r in records}
+        tokenizer = self.template.tokenizer
+        end_id = tokenizer.convert_tokens_to_ids(END_TOKEN)
+        if end_id is None or end_id == tokenizer.unk_token_id:
+            end_id = tokenizer.eos_token_id
+        for index, sample in enumerate(samples):
+            record = by_target.get(index)
+            sample.extra[EDITED_KEY] = record is not None and record.status == EDITED
+            sample.extra[OPS_KEY] = list(record.ops) if sample.extra[EDITED_KEY] else []
+            sample.extra[SOURCE_KEY] = record.source if sample.extra[EDITED_KEY] else -1
+            sample.extra["editgrpo_status"] = record.status if record is not None else ""
+            sample.extra["editgrpo_group"] = record.group if record is not None else -1
+            if sample.extra[EDITED_KEY]:
+                ids, text = completion_ids(
+                    record.text,
+                    encode=lambda t: tokenizer.encode(t, add_special_tokens=False),
+                    decode=lambda i: tokenizer.decode(i, skip_special_tokens=True),
+                    end_id=end_id,
+                    max_length=self.max_completion_length,
+                )
+                sample.messages[-1]["content"] = text
+                sample.response_token_ids = ids
+                sample.response_loss_mask = []
+                sample.rollout_logprobs = []
+                sample.finish_reason = "stop"
+                sample.add_eos = False
+
+    # --- rollout importance sampling -------------------------------------------------------------
+    def _prepare_batch_inputs(self, samples):
+        batches = super()._prepare_batch_inputs(samples)
+        if self.rollout_importance_sampling_mode is None and not self.log_rollout_offpolicy_metrics:
+            return batches
+        for chunk, encoded in zip(self.split_by_mini_batches(samples), batches):
+            grpo_batch = encoded["grpo_batch"]
+            edited = [bool(s.extra.get(EDITED_KEY)) for s in chunk]
+            if grpo_batch.rollout_per_token_logps is None and any(edited):
+                grpo_batch.rollout_per_token_logps = rollout_logps_with_edits(
+                    [s.rollout_logprobs for s in chunk], edited, grpo_batch.completion_mask,
+                    grpo_batch.old_per_token_logps)
+        return batches
+
+    # --- rewards, advantages, telemetry ----------------------------------------------------------
+    def _compute_rewards_per_func(self, samples):
+        from accelerate.utils import gather_object
+
+        rewards_per_func = super()._compute_rewards_per_func(samples)
+        mode = "train" if self.model.training else "eval"
+        for func in self.reward_funcs:
+            components = getattr(func, "last_components", None)
+            if isinstance(components, dict):  # the clinical ORM's parts (rewards.orms)
+                for name, values in sorted(components.items()):
+                    everything = gather_object(list(values))
+                    if everything:
+                        self._metrics[mode][f"rewards/{name}/mean"].append(sum(everything) / len(everything))
+        return rewards_per_func
+
+    def _compute_advantages(self, samples, rewards_per_func, batch_encoded_inputs):
+        from accelerate.utils import gather_object
+
+        super()._compute_advantages(samples, rewards_per_func, batch_encoded_inputs)  # swift's reward metrics
+        mode = "train" if self.model.training else "eval"
+        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        rewards = (rewards_per_func * self.reward_weights.unsqueeze(0)).nansum(dim=1)
+        advantages = compute_advantages(rewards, group_size, self.editgrpo.advantage)
+        self._editgrpo_global_flags = None
+        if mode == "train" and self.editgrpo.edits:
+            rows = gather_object([_edit_row(s) for s in samples])
+            self._editgrpo_global_flags = [(r["edited"], r["ops"], r["source"]) for r in rows]
+            records = [EditRecord(r["group"], r["source"], i, r["status"], "", tuple(r["ops"]))
+                       for i, r in enumerate(rows) if r["status"]]
+            for key, value in step_telemetry(records, len(rows), rewards.tolist()).items():
+                self._metrics[mode][key].append(value)
+        return advantages
+
+    def _log_rollout(self, samples) -> None:
+        from accelerate.utils import gather_object
+
+        super()._log_rollout(samples)
+        flags = self._editgrpo_global_flags or [(False, [], -1)] * sum(gather_object([len(samples)]))
+        for edited, ops, source in flags:
+            self._logs[EDITED_KEY].append(edited)
+            self._logs[OPS_KEY].append(ops)
+            self._logs[SOURCE_KEY].append(source)
+
+
+def _completion_text(sample) -> str:
+    content = sample.messages[-1].get("content") if sample.messages else ""
+    return content if isinstance(content, str) else ""
+
+
+def _edit_row(sample) -> dict[str, Any]:
+    extra = sample.extra
+    return {"edited": bool(extra.get(EDITED_KEY)), "ops": list(extra.get(OPS_KEY) or []),
+            "source": int(extra.get(SOURCE_KEY, -1)), "status": extra.get("editgrpo_status", ""),
+            "group": int(extra.get("editgrpo_group", -1))}
