@@ -1,0 +1,111 @@
+# Shared settings of the run/ recipes (sourced, never executed). Every value is an environment
+# variable whose default is the paper's setting (Qwen2.5-VL-3B-Instruct, MIMIC-CXR, GPUs);
+# override per run, e.g.
+#   DATASET=iu-xray NPROC_PER_NODE=4 DEEPSPEED=zero3 bash run/editgrpo.sh
+# Recipes append their own arguments and then "$@", so any swift flag can be added or
+# overridden on the command line (argparse keeps the last value).
+#
+# DRY_RUN=1 prints the command (environment + swift argv, shell-quoted, one line) instead of
+# running it; tests/test_recipes.py parses that line with ms-swift's own argument classes.
+
+RUN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(dirname "$RUN_DIR")"
+EDITGRPO_PLUGIN="$REPO_ROOT/swift_plugins/editgrpo/plugin.py"
+if [[ -z "${SWIFT:-}" ]]; then
+    if [[ -x "$REPO_ROOT/.venv/bin/swift" ]]; then SWIFT="$REPO_ROOT/.venv/bin/swift"; else SWIFT=swift; fi
+fi
+
+# ---- data set presets (editgrpo-algorithm.md §5, §8) ---------------------------------------
+# DATASET is the `editgrpo convert` name; the converted files live in
+# $EDITGRPO_DATA_DIR/<name with _>/{train,validation,test}.jsonl and are registered in swift as
+# <name with _>_editgrpo (datasets_registry/registration.py).
+DATASET="${DATASET:-mimic-cxr}"
+case "$DATASET" in
+    mimic-cxr)   _images=6 _sft_epochs=2 _rl_steps=1000 ;;
+    rexgradient) _images=6 _sft_epochs=1 _rl_steps=600 ;;
+    iu-xray)     _images=2 _sft_epochs=1 _rl_steps=-1 ;;  # -1: one epoch
+    padchest-gr) _images=2 _sft_epochs=2 _rl_steps=-1 ;;
+    cxr-synthetic) _images=2 _sft_epochs=1 _rl_steps=-1 ;;  # the CPU demo's generated task
+    *) echo "run/common.sh: unknown DATASET=$DATASET (mimic-cxr|rexgradient|iu-xray|padchest-gr|cxr-synthetic)" >&2
+       exit 2 ;;
+esac
+export EDITGRPO_DATA_DIR="${EDITGRPO_DATA_DIR:-$REPO_ROOT/data}"
+SWIFT_DATASET="${DATASET//-/_}_editgrpo"
+TRAIN_DATASET="${TRAIN_DATASET:-$SWIFT_DATASET}"          # or a jsonl path
+TEST_DATASET="${TEST_DATASET:-$SWIFT_DATASET:test}"       # or a jsonl path
+MAX_IMAGES="${MAX_IMAGES:-$_images}"                      # informational: the converter caps images
+SFT_EPOCHS="${SFT_EPOCHS:-$_sft_epochs}"
+RL_MAX_STEPS="${RL_MAX_STEPS:-$_rl_steps}"
+
+# ---- model, template and images ---------------------------------------------------------------
+export EDITGRPO_MODELS_DIR="${EDITGRPO_MODELS_DIR:-$REPO_ROOT/models}"
+BASE_MODEL="${BASE_MODEL:-$EDITGRPO_MODELS_DIR/Qwen2.5-VL-3B-Instruct}"
+TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
+export MAX_PIXELS="${MAX_PIXELS:-401408}"   # read by qwen_vl_utils / swift's Qwen2.5-VL template
+export MIN_PIXELS="${MIN_PIXELS:-262144}"
+TORCH_DTYPE="${TORCH_DTYPE:-bfloat16}"
+FREEZE_VIT="${FREEZE_VIT:-true}"
+OUTPUT_ROOT="${OUTPUT_ROOT:-$REPO_ROOT/output/$DATASET}"
+
+# ---- launch: GPUs per node, nodes, DeepSpeed --------------------------------------------------
+# swift starts torchrun itself when NPROC_PER_NODE or NNODES is set.
+if [[ -z "${NPROC_PER_NODE:-}" && -z "${USE_CPU:-}" ]] && command -v nvidia-smi >/dev/null 2>&1; then
+    NPROC_PER_NODE="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+    [[ "$NPROC_PER_NODE" -gt 0 ]] || unset NPROC_PER_NODE
+fi
+[[ -n "${NPROC_PER_NODE:-}" ]] && export NPROC_PER_NODE
+for _var in NNODES NODE_RANK MASTER_ADDR MASTER_PORT CUDA_VISIBLE_DEVICES; do
+    [[ -n "${!_var:-}" ]] && export "${_var?}"
+done
+WORLD_SIZE_TOTAL=$(( ${NPROC_PER_NODE:-1} * ${NNODES:-1} ))
+DEEPSPEED="${DEEPSPEED:-zero2}"   # zero2 | zero3 | zero3_offload | none
+
+# swift's create_checkpoint_symlink fails at the very end of a run when `last` exists: stop now.
+refuse_finished_run() {
+    if [[ "${DRY_RUN:-0}" != 1 && -e "$1/last" ]]; then
+        echo "run/: $1 already holds a finished run ($1/last); set OUTPUT_DIR or remove it" >&2
+        exit 2
+    fi
+}
+SFT_CHECKPOINT="${SFT_CHECKPOINT:-$OUTPUT_ROOT/sft/last}"   # where RL starts (run/sft.sh's output)
+
+# Arguments every training recipe shares (precision, vision tower, launch, logging).
+train_common_args() {
+    TRAIN_COMMON_ARGS=(
+        --torch_dtype "$TORCH_DTYPE"
+        --freeze_vit "$FREEZE_VIT"
+        --gradient_checkpointing "${GRADIENT_CHECKPOINTING:-true}"
+        --dataloader_num_workers "${DATALOADER_WORKERS:-4}"
+        --dataset_num_proc "${DATASET_NUM_PROC:-4}"
+        --logging_steps 1
+        --report_to "${REPORT_TO:-tensorboard}"
+        --check_model false
+    )
+    if [[ "$DEEPSPEED" != none ]]; then TRAIN_COMMON_ARGS+=(--deepspeed "$DEEPSPEED"); fi
+    if [[ -n "${USE_CPU:-}" ]]; then TRAIN_COMMON_ARGS+=(--use_cpu true); fi
+}
+
+# Gradient accumulation that gives `$1` samples per optimizer step at `$2` per device.
+grad_accum_for() {
+    local total=$1 per_device=$2 per_step=$(( $2 * WORLD_SIZE_TOTAL ))
+    if (( total % per_step != 0 )); then
+        echo "run/common.sh: $total samples/step is not divisible by $per_device per device x $WORLD_SIZE_TOTAL devices" >&2
+        exit 2
+    fi
+    echo $(( total / per_step ))
+}
+
+# Print (DRY_RUN=1) or run `swift SUBCOMMAND ARGS...` with the exported settings.
+run_swift() {
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then
+        local env_line=() name
+        for name in $(compgen -e | grep -E '^(EDITGRPO_|MAX_PIXELS$|MIN_PIXELS$|NPROC_PER_NODE$|NNODES$|NODE_RANK$|MASTER_ADDR$|MASTER_PORT$)' | sort); do
+            env_line+=("$name=${!name}")
+        done
+        printf '%q ' "${env_line[@]}" swift "$@"
+        printf '\n'
+        return 0
+    fi
+    echo "+ swift $*" >&2
+    "$SWIFT" "$@"
+}
