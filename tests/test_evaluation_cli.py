@@ -147,3 +147,53 @@ def test_rules_backend_on_iu_xray_is_sane_reproducible_and_labels_each_reference
     assert impression["avg"] == pytest.approx(sum(impression[key] for key in clinical) / 6)
     assert documents[0]["avg_over"]["copy"] == clinical
     assert "PROXIES" in (tmp_path / "out0" / "metrics.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def tiny_scorer_models(tmp_path_factory, iu_reports):
+    """Random-weight CheXbert, RadGraph-XL, RaTE-NER and BioLORD dirs in the layout users download
+    (built by the rewards/edit-engine builders, so the real loading and inference code runs)."""
+    from rewards.random_models import build_chexbert, build_radgraph
+    from swift_plugins.editgrpo.rate_random import build_rate_models
+
+    corpus = [r["findings"] for r in iu_reports if r["findings"].strip()][:400]
+    models_dir = tmp_path_factory.mktemp("scorer_models")
+    build_chexbert(models_dir, corpus)
+    build_radgraph(models_dir, corpus)
+    build_rate_models(models_dir, corpus)
+    return models_dir
+
+
+@pytest.mark.slow
+def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, tiny_scorer_models, studies, capsys, monkeypatch):
+    for name in ("EDITGRPO_MODELS_DIR", "EDITGRPO_DEVICE", "EDITGRPO_BATCH_SIZE"):  # the CLI sets them; restored after
+        monkeypatch.delenv(name, raising=False)
+    data = {
+        "impression": [{"id": r["uid"], "hyp": r["impression"], "ref": r["findings"]} for r in studies],
+        "copy": [{"id": r["uid"], "hyp": r["findings"], "ref": r["findings"]} for r in studies],
+    }
+    paths = [str(write_jsonl(tmp_path / f"{name}.jsonl", rows)) for name, rows in data.items()]
+    out = tmp_path / "out"
+    args = ["eval", *paths, "--out", str(out), "--backend", "real", "--metrics", "chexbert,radgraph,ratescore",
+            "--device", "cpu", "--batch-size", "4", "--no-progress"]
+    assert main([*args, "--models-dir", str(tiny_scorer_models)]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    keys = ["chexbert_micro_f1_14", "chexbert_macro_f1_14", "chexbert_micro_f1_5", "chexbert_macro_f1_5",
+            "radgraph_partial_f1", "ratescore"]
+    for name in data:
+        row = document["runs"][name]
+        assert all(0.0 <= row[key] <= 1.0 for key in keys), row
+        assert row["avg"] == pytest.approx(sum(row[key] for key in keys) / len(keys))
+    # identical texts get identical labels/graphs/entities whatever the weights
+    samples = [json.loads(line) for line in (out / "per_sample.jsonl").read_text().splitlines()]
+    copies = [s for s in samples if s["run"] == "copy"]
+    assert all(s["ratescore"] == pytest.approx(1.0) or s["ratescore"] == 0.5 for s in copies)
+    assert all(s["radgraph_partial_f1"] in (0.0, 1.0) for s in copies)
+    assert "Backend: `real`; cleaning: `none`" in (out / "metrics.md").read_text()
+
+    missing = tmp_path / "no_models"
+    missing.mkdir()
+    (out / "metrics.json").unlink()
+    assert main([*args, "--models-dir", str(missing)]) == 2
+    error = capsys.readouterr().err
+    assert "metric chexbert" in error and "chexbert.pth" in error and not (out / "metrics.json").exists()
