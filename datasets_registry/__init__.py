@@ -1,38 +1,19 @@
 """CXR data sets: converters from native layouts to ms-swift jsonl, and swift dataset registration.
 
-`CONVERTERS` maps the `editgrpo convert` name of each data set to its defaults (paper §8: up to
-6 images for MIMIC-CXR/ReXGradient, 2 for IU-XRay/PadChest-GR; ReXGradient drops studies with
-more images, the others keep the first views in frontal-first order). Importing this package
-does not import swift; `registration.register_datasets()` does.
+`convert(name, src, out)` reads one data set of `catalog.CONVERTERS` in its native layout and
+writes out/{train,validation,test}.jsonl; `register_datasets()` makes the converted files
+available as swift `--dataset` names. Importing this package does not import swift.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
+from .catalog import CONVERTERS, SYNTHETIC_SWIFT_NAME, DatasetSpec
 from .pipeline import ConversionSummary, ConvertOptions, convert_studies
 from .records import ConversionError
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str  # `editgrpo convert` name
-    swift_name: str  # `--dataset` name registered in swift
-    module: str  # datasets_registry.<module>.load(src, **kwargs) reads the native layout
-    defaults: ConvertOptions
-
-
-CONVERTERS: dict[str, DatasetSpec] = {
-    spec.name: spec for spec in (
-        DatasetSpec("mimic-cxr", "mimic_cxr_editgrpo", "mimic_cxr", ConvertOptions(max_images=6)),
-        DatasetSpec("rexgradient", "rexgradient_editgrpo", "rexgradient",
-                    ConvertOptions(max_images=6, over_max="drop", priors=False)),
-        DatasetSpec("iu-xray", "iu_xray_editgrpo", "iu_xray", ConvertOptions(max_images=2, priors=False)),
-        DatasetSpec("padchest-gr", "padchest_gr_editgrpo", "padchest_gr", ConvertOptions(max_images=2)),
-    )
-}
-SYNTHETIC_SWIFT_NAME = "cxr_synthetic_editgrpo"
+from .registration import register_datasets
 
 
 def convert(name: str, src: Path | str, out: Path | str, loader_options: dict | None = None,
@@ -54,4 +35,5 @@ def convert(name: str, src: Path | str, out: Path | str, loader_options: dict | 
     return convert_studies(name, loaded, src, out, options)
 
 
-__all__ = ["CONVERTERS", "ConversionError", "ConversionSummary", "ConvertOptions", "DatasetSpec", "convert"]
+__all__ = ["CONVERTERS", "SYNTHETIC_SWIFT_NAME", "ConversionError", "ConversionSummary", "ConvertOptions", "DatasetSpec",
+           "convert", "register_datasets"]

@@ -40,13 +40,14 @@ def has_bad_bytes(*values: str | None) -> bool:
     return any(value and _SURROGATE_RE.search(value) for value in values)
 
 
-def read_csv(path: Path, required: tuple[str, ...], skipped: Counter) -> Iterator[dict[str, str]]:
-    """Rows as dicts (values stripped). Rows with a wrong field count or an empty required field are
-    counted as `corrupt_row`, rows with undecodable bytes as `non_utf8_text`; a file without the
-    required columns or one the csv module cannot parse raises ConversionError."""
+def read_csv(path: Path, required: tuple[str, ...], skipped: Counter,
+             columns: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
+    """Rows as dicts (values stripped). Rows with a wrong field count or an empty `required` field
+    are counted as `corrupt_row`, rows with undecodable bytes as `non_utf8_text`; a file without
+    the `required` or `columns` columns, or one the csv module cannot parse, raises ConversionError."""
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
-        missing = [name for name in required if name not in (reader.fieldnames or [])]
+        missing = [name for name in required + columns if name not in (reader.fieldnames or [])]
         if missing:
             raise ConversionError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
         try:

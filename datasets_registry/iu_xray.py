@@ -61,9 +61,10 @@ def _load_kaggle(src: Path, reports_csv: Path, projections_csv: Path, split_seed
                                f"split: sha256 hash of uid, seed {split_seed}, train:validation:test = 7:1:2"])
     image_root = _image_root(src, IMAGE_DIRS)
     images: dict[str, list[SourceImage]] = defaultdict(list)
-    for row in read_csv(projections_csv, ("uid", "filename"), result.skipped):
+    for row in read_csv(projections_csv, ("uid", "filename"), result.skipped, columns=("projection",)):
         images[row["uid"]].append(SourceImage(image_root / row["filename"], normalize_view(row.get("projection"))))
-    for row in read_csv(reports_csv, ("uid",), result.skipped):
+    for row in read_csv(reports_csv, ("uid",), result.skipped,
+                        columns=("findings", "indication", "comparison", "image")):
         uid = row["uid"]
         result.studies.append(SourceStudy(
             study_id=uid,
@@ -90,7 +91,7 @@ def _load_r2gen(src: Path) -> LoadResult:
             raise ConversionError(f"{src / 'annotation.json'}: unknown split key {key!r}")
         for entry in entries:
             paths = entry.get("image_path") if isinstance(entry, dict) else None
-            if not isinstance(paths, list) or not entry.get("id"):
+            if not isinstance(paths, list) or not entry.get("id") or not isinstance(entry.get("report"), str):
                 result.skipped["corrupt_row"] += 1
                 continue
             result.studies.append(SourceStudy(

@@ -49,7 +49,8 @@ def study_dir(subject_id: str, study_id: str) -> Path:
 
 def _read_metadata(path: Path, skipped: Counter) -> dict[str, _ImageMeta]:
     metadata: dict[str, _ImageMeta] = {}
-    for row in read_csv(path, ("dicom_id", "subject_id", "study_id", "StudyDate"), skipped):
+    for row in read_csv(path, ("dicom_id", "subject_id", "study_id", "StudyDate"), skipped,
+                        columns=("ViewPosition", "StudyTime")):
         try:
             order = (int(row["StudyDate"]), float(row.get("StudyTime") or 0.0))
             int(row["subject_id"]), int(row["study_id"])
@@ -136,8 +137,11 @@ def _load_r2gen(src: Path) -> LoadResult:
         if split is None or not isinstance(entries, list):
             raise ConversionError(f"{src / 'annotation.json'}: unknown split key {key!r}")
         for entry in entries:
-            if not _valid_r2gen_entry(entry) or has_bad_bytes(entry.get("report")):
+            if not _valid_r2gen_entry(entry):
                 result.skipped["corrupt_row"] += 1
+                continue
+            if has_bad_bytes(entry["report"]):
+                result.skipped["non_utf8_text"] += 1
                 continue
             study_id = str(entry["study_id"])
             study = grouped.setdefault(study_id, {"subject_id": str(entry["subject_id"]), "split": split,
@@ -161,5 +165,5 @@ def _load_r2gen(src: Path) -> LoadResult:
 
 
 def _valid_r2gen_entry(entry) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("image_path"), list)
+    return (isinstance(entry, dict) and isinstance(entry.get("image_path"), list) and isinstance(entry.get("report"), str)
             and str(entry.get("study_id", "")).isdigit() and str(entry.get("subject_id", "")).isdigit())

@@ -39,6 +39,8 @@ def view_rank(view: str) -> int:
         return len(FRONTAL_VIEWS)
     if view in LATERAL_VIEWS:
         return 10 + LATERAL_VIEWS.index(view)
+    if "LATERAL" in view:  # e.g. XTABLE LATERAL
+        return 10 + len(LATERAL_VIEWS)
     return 30 if view == "UNKNOWN" else 20
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import CONVERTERS, SYNTHETIC_SWIFT_NAME
+from .catalog import CONVERTERS, SYNTHETIC_SWIFT_NAME
 from .records import SPLITS, ConversionError, normalize_split
 
 DATA_DIR_ENV = "EDITGRPO_DATA_DIR"

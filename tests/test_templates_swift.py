@@ -62,6 +62,8 @@ def test_dataset_names_load_the_split_files(data_dir, monkeypatch):
         assert len(dataset) == len(rows)
         assert sorted(dataset["study_id"]) == sorted(row["study_id"] for row in rows)
         assert sorted(dataset["solution"]) == sorted(row["solution"] for row in rows)
+    direct, _ = load_dataset(str(data_dir / "mimic_cxr" / "train.jsonl"), shuffle=False, remove_unused_columns=False)
+    assert direct["prior_study_id"] == [row["prior_study_id"] for row in _rows(data_dir / "mimic_cxr" / "train.jsonl")]
     both, _ = load_dataset("iu_xray_editgrpo:train/validation", shuffle=False)
     assert len(both) == sum(len(_rows(data_dir / "iu_xray" / f"{s}.jsonl")) for s in ("train", "validation"))
     with pytest.raises(ConversionError, match="padchest_gr/train.jsonl not found"):
