@@ -151,6 +151,8 @@ class _ImageResolver:
 
 def _row(study: SourceStudy, current: list[SourceImage], prior: SourceStudy | None,
          prior_images: list[SourceImage]) -> dict:
+    """One jsonl row. Absent text is "" rather than null: HF's json loader fixes a column's type
+    from the first block of a file, so a column that starts null and holds text later cannot load."""
     images = [StudyImage(str(i.path), i.view) for i in current]
     images += [StudyImage(str(i.path), i.view, prior=True) for i in prior_images]
     context = {"indication": study.indication, "technique": study.technique, "comparison": study.comparison}
@@ -162,8 +164,8 @@ def _row(study: SourceStudy, current: list[SourceImage], prior: SourceStudy | No
         "subject_id": study.subject_id,
         "split": study.split,
         "views": [image.view for image in images],
-        "prior_study_id": prior.study_id if prior_images else None,
-        **context,
+        "prior_study_id": prior.study_id if prior_images else "",
+        **{key: value or "" for key, value in context.items()},
     }
 
 

@@ -86,7 +86,7 @@ def test_views_priors_caps_and_skips(tmp_path, cohort):
     assert _rows(tmp_path / "out", "validation") == {}
 
     first = train["50000001"]
-    assert first["views"] == ["PA", "LATERAL"] and first["prior_study_id"] is None
+    assert first["views"] == ["PA", "LATERAL"] and first["prior_study_id"] == ""
     assert first["solution"] == normalize(cohort[0].report.split("FINDINGS:")[1].split("IMPRESSION:")[0])
     assert first["messages"][1] == {"role": "assistant", "content": first["solution"]}
 

@@ -72,7 +72,7 @@ def test_sentences_priors_and_skips(tmp_path, release):
     root, reports = release
     summary = convert("padchest-gr", root, tmp_path / "out", show_progress=False)
     train, validation, test = (_rows(tmp_path / "out", split) for split in ("train", "validation", "test"))
-    assert train["S1"]["solution"] == reports[0] and train["S1"]["prior_study_id"] is None
+    assert train["S1"]["solution"] == reports[0] and train["S1"]["prior_study_id"] == ""
     assert train["S1"]["views"] == ["FRONTAL"] and train["S1"]["images"][0].endswith("PadChest_GR/S1_img.png")
     # No prior named by the release: the patient's previous PadChest-GR study by date.
     assert train["S2"]["prior_study_id"] == "S1" and train["S2"]["images"][1] == train["S1"]["images"][0]
@@ -90,14 +90,14 @@ def test_sentences_priors_and_skips(tmp_path, release):
 def test_max_images_one_drops_priors_and_missing_prior_is_listed(tmp_path, release):
     root, _ = release
     convert("padchest-gr", root, tmp_path / "one", max_images=1, show_progress=False)
-    assert all(row["prior_study_id"] is None and len(row["images"]) == 1
+    assert all(row["prior_study_id"] == "" and len(row["images"]) == 1
                for split in ("train", "validation", "test") for row in _rows(tmp_path / "one", split).values())
     (root / PRIOR_DIR / "PadChest_GR_progression" / "prior3.png").unlink()
     with pytest.raises(ConversionError, match="prior3.png"):
         convert("padchest-gr", root, tmp_path / "out", show_progress=False)
     summary = convert("padchest-gr", root, tmp_path / "skip", skip_missing=True, show_progress=False)
     s3 = _rows(tmp_path / "skip", "test")["S3"]
-    assert s3["prior_study_id"] is None and len(s3["images"]) == 1 and summary.images_missing == 1
+    assert s3["prior_study_id"] == "" and len(s3["images"]) == 1 and summary.images_missing == 1
 
 
 def test_layout_errors_are_explicit(tmp_path):

@@ -45,11 +45,11 @@ def test_views_drop_over_six_no_priors_and_bad_records(tmp_path, iu_findings):
     rows = _rows(tmp_path / "out", "train")
     assert sorted(rows) == ["pGRDNA_1_1", "pGRDNA_1_2"]
     first = rows["pGRDNA_1_1"]
-    assert first["views"] == ["PA", "LATERAL"] and first["prior_study_id"] is None
+    assert first["views"] == ["PA", "LATERAL"] and first["prior_study_id"] == ""
     assert first["images"][0] == str((src / "deid_png/pGRDNA/A1/studies/1.2.A1/series/1.3.1/instances/1.4.1.png").resolve())
     assert first["solution"] == normalize(f[0]) and first["technique"] == "XR CHEST 2V"
     assert first["indication"] == "Shortness of breath." and first["subject_id"] == "pGRDNA"
-    assert rows["pGRDNA_1_2"]["prior_study_id"] is None  # the paper uses no ReXGradient priors
+    assert rows["pGRDNA_1_2"]["prior_study_id"] == ""  # the paper uses no ReXGradient priors
     assert _rows(tmp_path / "out", "validation")["pGRDNE_5_1"]["views"] == ["PA", "LATERAL", "AP"]
     assert summary.splits["train"].skipped == {"too_many_images": 1, "no_findings": 1}
     assert summary.unassigned_skipped == {"corrupt_row": 1}  # ImagePath/ImageViewPosition length mismatch
