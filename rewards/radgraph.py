@@ -10,6 +10,9 @@ preprocessing) and add two things:
 * batching: DyGIE only batches sentences of *one* document, and RadGraph feeds each report as a
   one-sentence document; NER and relations are per sentence (coref and events are off in the
   RadGraph archives), so many reports become the sentences of one document, one forward pass.
+  One upstream bug needs a fix for that: relation decoding masks only the rows of a shorter
+  sentence's padded span-pair matrix, not the columns, so padding slots would produce relations;
+  we cut the matrix to the sentence's own spans (a no-op for one sentence per pass).
 
 Reports are cut to `max_words` words before the model (span pairs grow quadratically; a
 10k-token text would otherwise need gigabytes).
@@ -20,6 +23,7 @@ import copy
 import json
 import logging
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -107,10 +111,18 @@ _patch_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _patch_radgraph_tokenizers() -> None:
-    """Give tokenizers handed to radgraph's AllenNLP code the two methods transformers 5 removed."""
+def _install_compat() -> None:
+    """Tokenizer methods transformers 5 removed; relation decoding restricted to a sentence's own spans."""
     from radgraph.allennlp.common import cached_transformers
+    from radgraph.dygie.models.relation import RelationExtractor
 
+    predict_sentence = RelationExtractor._predict_sentence
+
+    def predict_own_spans(self, top_spans, relation_scores, num_spans_to_keep, sentence):
+        keep = int(num_spans_to_keep)
+        return predict_sentence(self, top_spans[:keep], relation_scores[:keep, :keep], num_spans_to_keep, sentence)
+
+    RelationExtractor._predict_sentence = predict_own_spans
     original = cached_transformers.get_tokenizer
 
     def get_tokenizer(model_name: str, **kwargs):
@@ -135,7 +147,7 @@ def _pin_encoder(config: dict, encoder_dir: Path) -> dict:
 
 def build_dygie(radgraph_dir: Path, encoder_dir: Path, config: dict | None = None):
     """The randomly initialised DyGIE model exactly as `radgraph.RadGraph` builds it (no weights loaded)."""
-    _patch_radgraph_tokenizers()
+    _install_compat()
     from radgraph.allennlp.data import Vocabulary
     from radgraph.allennlp.modules import text_field_embedders, token_embedders
     from radgraph.dygie.models import dygie
@@ -156,7 +168,7 @@ class RadGraphModel:
 
     def __init__(self, radgraph_dir: Path, encoder_dir: Path, device: str = "cpu", dtype: torch.dtype = torch.float32,
                  model_type: str = "radgraph-xl", max_words: int = DEFAULT_MAX_WORDS):
-        _patch_radgraph_tokenizers()
+        _install_compat()
         from radgraph.allennlp.data import token_indexers
         from radgraph.dygie.data.dataset_readers.dygie import DyGIEReader
 
@@ -192,8 +204,10 @@ class RadGraphModel:
         graphs: list[Graph] = [EMPTY_GRAPH] * len(texts)
         for start in range(0, len(order), max(1, batch_size)):
             chunk = order[start:start + batch_size]
-            instance = self.reader.text_to_instance({"doc_key": "batch", "dataset": self.model_type,
-                                                     "sentences": [tokenized[i] for i in chunk]})
+            with warnings.catch_warnings():  # the reader warns about one-word reports; the model handles them
+                warnings.simplefilter("ignore", UserWarning)
+                instance = self.reader.text_to_instance({"doc_key": "batch", "dataset": self.model_type,
+                                                         "sentences": [tokenized[i] for i in chunk]})
             batch = Batch([instance])
             batch.index_instances(self.model.vocab)
             tensors = batch_to_device(batch.as_tensor_dict(), self.device)

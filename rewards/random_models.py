@@ -86,16 +86,10 @@ def bert_config(vocab_size: int, size: BertSize) -> dict:
     }
 
 
-def build_bert_dir(out_dir: Path, corpus: Iterable[str], size: BertSize = TINY, with_weights: bool = False, seed: int = 0) -> Path:
-    """Tokenizer + config (+ random weights, which a loader from_pretrained needs) of a BERT encoder."""
+def build_bert_dir(out_dir: Path, corpus: Iterable[str], size: BertSize = TINY) -> Path:
+    """Tokenizer + config of a BERT encoder (CheXbert and RadGraph carry the encoder weights in their own files)."""
     vocab_size = build_bert_tokenizer(out_dir, corpus, size)
     (out_dir / "config.json").write_text(json.dumps(bert_config(vocab_size, size), indent=1))
-    if with_weights:
-        from transformers import BertConfig, BertModel
-
-        model = BertModel(BertConfig(**bert_config(vocab_size, size)))
-        fill_random_(model, seed)
-        model.save_pretrained(out_dir)
     return out_dir
 
 
@@ -158,7 +152,7 @@ def build_radgraph(models_dir: Path, corpus: Sequence[str], size: str = "tiny", 
 
     encoder_dir = models_dir / encoder_name
     if not (encoder_dir / "config.json").is_file():
-        build_bert_dir(encoder_dir, corpus, SIZES[size], with_weights=True, seed=seed + 1)
+        build_bert_dir(encoder_dir, corpus, SIZES[size])
     out = models_dir / model_type
     (out / "vocabulary").mkdir(parents=True, exist_ok=True)
     hidden = 150 if size == "base" else 16
@@ -166,8 +160,19 @@ def build_radgraph(models_dir: Path, corpus: Sequence[str], size: str = "tiny", 
     _write_allennlp_vocabulary(out / "vocabulary", model_type)
     model = build_dygie(out, encoder_dir)
     fill_random_(model, seed)
+    _sparsify_ner(model)
     torch.save(model.state_dict(), out / "weights.th")
     return out
+
+
+def _sparsify_ner(model: torch.nn.Module, weight_scale: float = 0.3, bias: float = -1.0) -> None:
+    """Let the null label win most spans: a random NER head otherwise tags nearly every span."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if re.fullmatch(r"_ner\._ner_scorers\..*\.1\._module\.weight", name):
+                param.mul_(weight_scale)
+            elif re.fullmatch(r"_ner\._ner_scorers\..*\.1\._module\.bias", name):
+                param.fill_(bias)
 
 
 def _write_allennlp_vocabulary(vocab_dir: Path, dataset: str) -> None:
