@@ -156,7 +156,7 @@ def _load_r2gen(src: Path) -> LoadResult:
             study_id=study_id,
             subject_id=study["subject_id"],
             split=study["split"],
-            images=[SourceImage(image_root / path, meta.view if meta else "UNKNOWN")
+            images=[SourceImage(image_root / path, meta.view) if meta else SourceImage(image_root / path)
                     for path, meta in zip(sorted(study["paths"]), metas)],
             findings=clean_section(study["report"]),
             order=min(m.order for m in metas) if metas and all(metas) else None,

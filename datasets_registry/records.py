@@ -5,6 +5,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from templates.prompt import UNKNOWN_VIEW
+
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "validate": "validation", "validation": "validation", "val": "validation",
                   "valid": "validation", "dev": "validation", "test": "test"}
@@ -13,7 +15,7 @@ FRONTAL_VIEWS: tuple[str, ...] = ("PA", "AP", "FRONTAL")
 LATERAL_VIEWS: tuple[str, ...] = ("LATERAL", "LL", "RL")
 _VIEW_ALIASES = {
     "POSTERO_ANTERIOR": "PA", "POSTEROANTERIOR": "PA", "ANTERO_POSTERIOR": "AP", "ANTEROPOSTERIOR": "AP",
-    "LAT": "LATERAL", "LEFT LATERAL": "LL", "RIGHT LATERAL": "RL", "": "UNKNOWN",
+    "LAT": "LATERAL", "LEFT LATERAL": "LL", "RIGHT LATERAL": "RL", "": UNKNOWN_VIEW,
 }
 
 
@@ -28,7 +30,7 @@ def normalize_split(value: str) -> str | None:
 def normalize_view(value: str | None) -> str:
     """Upper-case DICOM-style view label (PA, AP, LATERAL, LL, AP AXIAL, ...); UNKNOWN when absent."""
     text = " ".join((value or "").replace("-", " ").split()).upper()
-    return _VIEW_ALIASES.get(text, text) if text not in ("NAN", "NONE", "NULL") else "UNKNOWN"
+    return _VIEW_ALIASES.get(text, text) if text not in ("NAN", "NONE", "NULL") else UNKNOWN_VIEW
 
 
 def view_rank(view: str) -> int:
@@ -41,13 +43,13 @@ def view_rank(view: str) -> int:
         return 10 + LATERAL_VIEWS.index(view)
     if "LATERAL" in view:  # e.g. XTABLE LATERAL
         return 10 + len(LATERAL_VIEWS)
-    return 30 if view == "UNKNOWN" else 20
+    return 30 if view == UNKNOWN_VIEW else 20
 
 
 @dataclass(frozen=True)
 class SourceImage:
     path: Path  # absolute path where the data set says the image is
-    view: str = "UNKNOWN"
+    view: str = UNKNOWN_VIEW
 
 
 @dataclass

@@ -80,12 +80,13 @@ def _study(root: Path, study_id: str, record, split: str, skipped: Counter) -> S
     if has_bad_bytes(*(str(record.get(name) or "") for name in text_fields)):
         skipped["non_utf8_text"] += 1
         return None
-    views = views or ["UNKNOWN"] * len(paths)
+    views = views or [None] * len(paths)
     return SourceStudy(
         study_id=study_id,
         subject_id=str(record.get("PatientID") or study_id.split("_")[0]),
         split=split,
-        images=[SourceImage(image_path(root, str(path)), normalize_view(str(view))) for path, view in zip(paths, views)],
+        images=[SourceImage(image_path(root, str(path)), normalize_view(None if view is None else str(view)))
+                for path, view in zip(paths, views)],
         findings=clean_section(record.get("Findings")),
         indication=clean_section(record.get("Indication")),
         technique=clean_section(record.get("StudyDescription") or record.get("Technique")),

@@ -14,18 +14,21 @@ INSTRUCTION = (
     "Describe the FINDINGS of the current study in the style of a radiology report."
 )
 PRIOR_INSTRUCTION = " Use the prior study for comparison where relevant."
+UNKNOWN_VIEW = "UNKNOWN"  # view label when a data set does not record the projection
 
 
 @dataclass(frozen=True)
 class StudyImage:
     path: str
-    view: str  # e.g. "PA", "AP", "LATERAL"; "UNKNOWN" when the data set does not say
+    view: str  # e.g. "PA", "AP", "LATERAL"; UNKNOWN_VIEW when the data set does not say
     prior: bool = False
 
 
 def describe_images(images: Sequence[StudyImage]) -> str:
+    """'Image 1: current study, PA view; Image 2: prior study, view not recorded.'"""
     parts = [
-        f"Image {i}: {'prior' if image.prior else 'current'} study, {image.view} view"
+        f"Image {i}: {'prior' if image.prior else 'current'} study, "
+        + ("view not recorded" if image.view == UNKNOWN_VIEW else f"{image.view} view")
         for i, image in enumerate(images, start=1)
     ]
     return "; ".join(parts) + "."
