@@ -95,7 +95,8 @@ def parse_report(text: str) -> ReportSections:
     return ReportSections(**joined)
 
 
-def clean_section(value: str | None) -> str | None:
-    """Whitespace-normalised section text; None for empty text."""
-    text = normalize(value or "")
+def clean_section(value) -> str | None:
+    """Whitespace-normalised section text; None for empty text and for non-text (e.g. a NaN
+    that pandas wrote into a JSON export)."""
+    text = normalize(value) if isinstance(value, str) else ""
     return text or None

@@ -34,7 +34,7 @@ def test_views_drop_over_six_no_priors_and_bad_records(tmp_path, iu_findings):
         "pGRDNA_1_1": _study(src, "pGRDNA", "A1", ["LATERAL", "POSTERO_ANTERIOR"], f[0], "20200101"),
         "pGRDNA_1_2": _study(src, "pGRDNA", "A2", ["AP"], f[1], "20210101"),  # later study: still no prior
         "pGRDNB_2_1": _study(src, "pGRDNB", "B1", ["PA", "LATERAL", "AP", "LATERAL", "AP", "PA", "LL"], f[2]),
-        "pGRDNC_3_1": _study(src, "pGRDNC", "C1", ["PA"], ""),
+        "pGRDNC_3_1": _study(src, "pGRDNC", "C1", ["PA"], float("nan")),  # pandas-style NaN: no findings
         "pGRDND_4_1": {**_study(src, "pGRDND", "D1", ["PA", "LATERAL"], f[3]), "ImageViewPosition": ["PA"]},
     }
     valid = {"pGRDNE_5_1": _study(src, "pGRDNE", "E1", ["AP", "LATERAL", "PA"], f[4])}
