@@ -1,0 +1,150 @@
+"""Tiny end-to-end `swift` runs on CPU (tests, step-overhead benchmark): data, command, results.
+
+`write_iu_dataset` writes studies in the project's sample format (two small generated PIL
+views, the IU-XRay FINDINGS as assistant turn and `solution`); `swift_command` builds a
+`swift rlhf --rlhf_type grpo` (or any swift sub-command) invocation with the plugin and the
+CPU settings that work (ms-swift-notes.md); `completion_rows` / `logged_steps` read what the
+run wrote.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .tiny_model import IU_REPORTS_CSV
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py"
+IMAGE_SIZE = 56  # 4x4 patches -> 4 visual tokens per view (fast on CPU)
+# Paper's Dr.GRPO flags (algorithm §5); the same for EditGRPO and the baseline.
+DR_GRPO_FLAGS: tuple[str, ...] = ("--advantage_estimator", "grpo", "--scale_rewards", "none", "--loss_type", "dr_grpo",
+                                  "--beta", "0.01")
+CPU_FLAGS: tuple[str, ...] = ("--use_vllm", "false", "--check_model", "false", "--dataloader_num_workers", "0",
+                              "--save_strategy", "no", "--report_to", "none", "--logging_steps", "1")
+OFFLINE_ENV = {"EDITGRPO_ANALYZER": "lexicon", "EDITGRPO_REWARD_BACKEND": "rules", "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1", "MAX_PIXELS": str(IMAGE_SIZE * IMAGE_SIZE)}
+
+
+def iu_reports(limit: int | None = None) -> list[dict[str, str]]:
+    """IU-XRay rows with a FINDINGS section, in file order."""
+    with IU_REPORTS_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["findings"].strip()]
+    return rows[:limit] if limit is not None else rows
+
+
+def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence[int] = (), seed: int = 0) -> Path:
+    """`train.jsonl` with `n` IU-XRay studies; rows listed in `empty_reference_rows` get an empty FINDINGS."""
+    import numpy as np
+    from PIL import Image
+
+    from templates.prompt import StudyImage, build_messages
+
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines = []
+    for index, report in enumerate(iu_reports(n)):
+        findings = "" if index in empty_reference_rows else report["findings"]
+        views = []
+        for view in ("PA", "LATERAL"):
+            path = out / "images" / f"{report['uid']}_{view}.png"
+            Image.fromarray((rng.random((IMAGE_SIZE, IMAGE_SIZE)) * 255).astype("uint8")).convert("RGB").save(path)
+            views.append(StudyImage(str(path), view))
+        context = {"indication": report["indication"] or None, "comparison": report["comparison"] or None}
+        lines.append(json.dumps({
+            "messages": build_messages(views, findings, technique=report["image"] or None, **context),
+            "images": [v.path for v in views],
+            "solution": findings,
+            "study_id": report["uid"],
+            "subject_id": report["uid"],
+            "split": "train",
+            "views": [v.view for v in views],
+            "prior_study_id": None,
+            "technique": report["image"] or None,
+            **context,
+        }))
+    path = out / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def swift_command(
+    subcommand: str,
+    model_dir: str | Path,
+    output_dir: str | Path,
+    args: Iterable[str] = (),
+    plugin: str | Path | None = PLUGIN,
+    nproc: int = 1,
+    env: dict[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) for `swift <subcommand>` on the tiny model, offline, on CPU."""
+    swift = str(Path(sys.executable).with_name("swift"))
+    argv = [swift, subcommand, "--model", str(model_dir), "--output_dir", str(output_dir), *args]
+    if plugin is not None:
+        argv += ["--external_plugins", str(plugin)]
+    environment = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    if nproc > 1:
+        environment["NPROC_PER_NODE"] = str(nproc)
+        argv += ["--use_cpu", "true", "--ddp_backend", "gloo"]
+    return argv, environment
+
+
+def grpo_args(
+    dataset: str | Path,
+    num_generations: int,
+    prompts_per_step: int,
+    max_completion_length: int,
+    max_steps: int,
+    nproc: int = 1,
+    reward_funcs: Sequence[str] = ("editgrpo_clinical",),
+    template: str = "qwen2_5_vl",
+) -> list[str]:
+    """GRPO arguments: `prompts_per_step` groups of `num_generations` per optimizer step, split over ranks."""
+    rollouts = prompts_per_step * num_generations
+    if rollouts % nproc:
+        raise ValueError(f"{rollouts} rollouts per step do not split over {nproc} processes")
+    return ["--rlhf_type", "grpo", "--template", template, "--dataset", str(dataset),
+            "--reward_funcs", *reward_funcs, "--num_generations", str(num_generations),
+            "--per_device_train_batch_size", str(rollouts // nproc), "--max_completion_length",
+            str(max_completion_length), "--max_steps", str(max_steps), "--temperature", "1.0",
+            "--tuner_type", "full", "--freeze_vit", "true", "--log_completions", "true", *DR_GRPO_FLAGS, *CPU_FLAGS]
+
+
+def run(argv: list[str], env: dict[str, str], timeout: float = 600, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, env=env, cwd=cwd or REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def run_dir(output_dir: str | Path) -> Path:
+    """swift writes into `<output_dir>/v<N>-<time>/`; the newest one."""
+    candidates = sorted(Path(output_dir).glob("v*-*"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"no swift run directory under {output_dir}")
+    return candidates[-1]
+
+
+def completion_rows(output_dir: str | Path) -> list[dict]:
+    """completions.jsonl as one dict per rollout (step, prompt, completion, rewards, advantages, ...).
+
+    swift appends a column table at each logging step and once more at the end of training
+    (a repeat of the last step); each step's last table is kept.
+    """
+    tables: dict[str, dict] = {}
+    for line in (run_dir(output_dir) / "completions.jsonl").read_text().splitlines():
+        table = json.loads(line)
+        tables[table["step"][0]] = table
+    rows = []
+    for step in sorted(tables, key=int):
+        table = tables[step]
+        rows.extend({key: values[i] for key, values in table.items()} for i in range(len(table["step"])))
+    return rows
+
+
+def logged_steps(output_dir: str | Path) -> list[dict]:
+    """The per-step metric dicts of logging.jsonl (those with a `loss`)."""
+    lines = (run_dir(output_dir) / "logging.jsonl").read_text().splitlines()
+    return [entry for entry in map(json.loads, lines) if "loss" in entry]
