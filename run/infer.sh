@@ -7,13 +7,15 @@
 # length of a long FINDINGS section. Override through the environment:
 #   TEMPERATURE=0  MAX_NEW_TOKENS=300  MAX_BATCH_SIZE=8  INFER_BACKEND=transformers|vllm
 #   TEMPLATE=qwen2_5_vl_cxr  (registered by the plugin)  SWIFT=.venv/bin/swift  OVERWRITE=0|1
-# Writes RESULT.jsonl (swift's rows: response, labels, messages, images, solution, study_id, ...)
-# and RESULT.settings.json (model, data, decoding settings, versions), which `editgrpo eval` records with the metrics.
+# Writes RESULT.jsonl: swift's rows (response, labels, messages, images, ...); swift drops the data
+# set's other columns, so study_id/subject_id/split/solution are put back by row position after
+# checking each row's gold answer. RESULT.settings.json (model, data, decoding, versions) is
+# written last; `editgrpo eval` records it with the metrics.
 # swift appends to an existing result file, so an existing RESULT.jsonl is an error unless OVERWRITE=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 MODEL="" ADAPTERS="" DATA="" OUT=""
 EXTRA=()
@@ -63,7 +65,6 @@ ARGS=(
   --temperature "$TEMPERATURE"
   --max_new_tokens "$MAX_NEW_TOKENS"
   --write_batch_size 1000
-  --check_model false
 )
 [[ -n "$ADAPTERS" ]] && ARGS+=(--adapters "$ADAPTERS")
 [[ "$INFER_BACKEND" == "transformers" ]] && ARGS+=(--max_batch_size "$MAX_BATCH_SIZE")
@@ -78,9 +79,12 @@ start=$(date +%s)
 SETTINGS="$SETTINGS" MODEL="$MODEL" ADAPTERS="$ADAPTERS" DATA="$DATA" OUT="$OUT" TEMPLATE="$TEMPLATE" \
 TEMPERATURE="$TEMPERATURE" MAX_NEW_TOKENS="$MAX_NEW_TOKENS" MAX_BATCH_SIZE="$MAX_BATCH_SIZE" \
 INFER_BACKEND="$INFER_BACKEND" WALL=$(( $(date +%s) - start )) \
-"$PYTHON" - "${EXTRA[@]}" <<'PY'
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" - "${EXTRA[@]}" <<'PY'
 import json, os, sys
 from importlib.metadata import PackageNotFoundError, version
+
+from swift_plugins.editgrpo.evaluation import DATASET_COLUMNS, attach_dataset_columns
+
 
 def installed(name):
     try:
@@ -88,7 +92,11 @@ def installed(name):
     except PackageNotFoundError:
         return None
 
+
 env = os.environ
+not_attached = attach_dataset_columns(env["OUT"], env["DATA"])
+if not_attached:
+    print(f"infer.sh: data set columns not attached ({not_attached}); editgrpo eval matches rows by order", file=sys.stderr)
 rows = sum(1 for line in open(env["OUT"], encoding="utf-8") if line.strip())
 settings = {
     "model": env["MODEL"], "adapters": env["ADAPTERS"] or None, "data": os.path.abspath(env["DATA"]),
@@ -97,6 +105,7 @@ settings = {
     "max_new_tokens": int(env["MAX_NEW_TOKENS"]), "max_batch_size": int(env["MAX_BATCH_SIZE"]),
     "max_pixels": env.get("MAX_PIXELS"), "extra_args": sys.argv[1:], "wall_seconds": int(env["WALL"]),
     "ms_swift": installed("ms-swift"), "transformers": installed("transformers"),
+    "dataset_columns": not_attached or f"attached by row position: {', '.join(DATASET_COLUMNS)}",
 }
 with open(env["SETTINGS"], "w", encoding="utf-8") as handle:
     json.dump(settings, handle, indent=2)

@@ -8,6 +8,7 @@ import pytest
 
 from swift_plugins.editgrpo.cli import main
 from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
+from swift_plugins.editgrpo.evaluation import read_run, settings_path
 from test_evaluation import swift_row, write_jsonl
 
 N_STUDIES = 12
@@ -197,3 +198,54 @@ def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, tin
     assert main([*args, "--models-dir", str(missing)]) == 2
     error = capsys.readouterr().err
     assert "metric chexbert" in error and "chexbert.pth" in error and not (out / "metrics.json").exists()
+
+
+def test_dataset_columns_are_attached_only_when_every_row_matches(tmp_path, studies):
+    from swift_plugins.editgrpo.evaluation import attach_dataset_columns
+
+    data = [{"messages": [{"role": "user", "content": "<image>findings?"}, {"role": "assistant", "content": r["findings"]}],
+             "images": ["/x.png"], "solution": r["findings"], "study_id": r["uid"], "split": "test"} for r in studies[:4]]
+    data_path = write_jsonl(tmp_path / "test.jsonl", data)
+    swift_rows = [{"response": "x", "labels": r["findings"], "logprobs": None, "messages": [], "images": []}
+                  for r in studies[:4]]
+    shuffled = write_jsonl(tmp_path / "shuffled.jsonl", swift_rows[::-1])
+    before = shuffled.read_text()
+    assert "row 0" in attach_dataset_columns(shuffled, data_path) and shuffled.read_text() == before
+    short = write_jsonl(tmp_path / "short.jsonl", swift_rows[:3])
+    assert "3 result rows for 4" in attach_dataset_columns(short, data_path)
+    ordered = write_jsonl(tmp_path / "ordered.jsonl", swift_rows)
+    assert attach_dataset_columns(ordered, data_path) is None
+    assert read_run(ordered).ids == [r["uid"] for r in studies[:4]]
+
+
+@pytest.mark.slow
+def test_infer_script_and_eval_on_real_swift_infer_output(tmp_path, tiny_model_dir, monkeypatch):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from datasets_registry.synthetic_cxr import generate
+
+    data = generate(tmp_path / "data", n_train=0, n_test=3)
+    result = tmp_path / "results" / "tiny.jsonl"
+    script = Path(__file__).resolve().parents[1] / "run" / "infer.sh"
+    env = {**os.environ, "MAX_PIXELS": "12544", "MAX_NEW_TOKENS": "12", "HF_HUB_OFFLINE": "1"}
+    command = ["bash", str(script), "--model", str(tiny_model_dir), "--data", str(data.test), "--out", str(result)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in result.read_text().splitlines()]
+    assert len(rows) == 3 and {"response", "labels", "messages", "images", "study_id", "solution"} <= set(rows[0])
+    assert [row["study_id"] for row in rows] == [json.loads(line)["study_id"] for line in data.test.read_text().splitlines()]
+    settings = json.loads(settings_path(result).read_text())
+    assert settings["temperature"] == 0.0 and settings["max_new_tokens"] == 12 and settings["rows"] == 3
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "would append" in again.stderr  # never appends a second run
+
+    out = tmp_path / "eval"
+    assert main(["eval", str(result), "--out", str(out), "--backend", "rules",
+                 "--metrics", "chexbert,radgraph,ratescore,bleu4,rouge_l", "--no-progress"]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["sources"]["tiny"]["decoding"]["max_new_tokens"] == 12
+    assert document["counts"]["tiny"]["n"] == 3
+    assert document["runs"]["tiny"]["avg"] is not None

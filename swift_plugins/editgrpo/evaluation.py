@@ -180,6 +180,39 @@ def _head(values: Sequence[Any], limit: int = 5) -> str:
     return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
 
 
+# swift infer keeps only `messages`/`images` of a data set row (keeping the rest makes generation
+# fail on unknown model kwargs); these columns are put back after inference.
+DATASET_COLUMNS: tuple[str, ...] = ("study_id", "subject_id", "split", "solution")
+
+
+def _gold_answer(row: Mapping[str, Any]) -> str | None:
+    messages = row.get("messages") or []
+    return messages[-1].get("content") if messages and messages[-1].get("role") == "assistant" else None
+
+
+def attach_dataset_columns(result_path: str | Path, data_path: str | Path) -> str | None:
+    """Copy DATASET_COLUMNS from the data set into swift's result rows, by position.
+
+    Only when both files have the same number of rows and every result's `labels` (the gold
+    assistant turn swift strips) equals its data row's assistant turn; returns None when done,
+    otherwise why not (the file is then left as swift wrote it and rows are matched by order).
+    """
+    result_path, data_path = Path(result_path), Path(data_path)
+    results = [json.loads(line) for line in result_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    data = [json.loads(line) for line in data_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(results) != len(data):
+        return f"{len(results)} result rows for {len(data)} data set rows (sampled or shuffled?)"
+    for index, (result, row) in enumerate(zip(results, data)):
+        if normalize(result.get("labels") or "") != normalize(_gold_answer(row) or ""):
+            return f"row {index}: the result's gold answer is not the data set row's (shuffled?)"
+    for result, row in zip(results, data):
+        result.update({key: row[key] for key in DATASET_COLUMNS if key in row and key not in result})
+    tmp = result_path.with_name(result_path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results), encoding="utf-8")
+    tmp.replace(result_path)
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Aligning runs
 # ---------------------------------------------------------------------------------------------
