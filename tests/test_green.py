@@ -194,3 +194,23 @@ def test_transformers_judge_runs_a_local_causal_lm_and_counts_unparsed_answers(t
     # A random model cannot answer in GREEN's layout: each pair scores 0 and is counted as unparsed.
     output = GreenRunner(scorer).run(hyps, refs)
     assert output.corpus == {"green": 0.0} and output.counts == {"green_unparsed": 3}
+
+
+def test_eval_cli_scores_green_through_an_endpoint_and_averages_it(tmp_path, fake_endpoint, iu_reports, monkeypatch):
+    from swift_plugins.editgrpo.cli import main
+
+    monkeypatch.delenv("EDITGRPO_GREEN_DIR", raising=False)
+    rows = [r for r in iu_reports if r["findings"].strip()][:5]
+    path = tmp_path / "copy.jsonl"
+    path.write_text("".join(json.dumps({"id": r["uid"], "hyp": r["findings"], "ref": r["findings"]}) + "\n" for r in rows))
+    out = tmp_path / "out"
+    code = main(["eval", str(path), "--out", str(out), "--metrics", "green,rouge_l", "--no-progress",
+                 "--green-endpoint", fake_endpoint, "--green-endpoint-model", "green"])
+    assert code == 0
+    document = json.loads((out / "metrics.json").read_text())
+    # the keyword judge matches every sentence of an identical report
+    assert document["runs"]["copy"]["green"] == pytest.approx(1.0)
+    assert document["runs"]["copy"]["avg"] == pytest.approx(1.0) and document["avg_over"]["copy"] == ["green"]
+    assert document["counts"]["copy"]["green_unparsed"] == 0
+    assert document["settings"]["green"] == f"endpoint {fake_endpoint} (model green)"
+    assert len(FakeJudgeHandler.requests) == 5
