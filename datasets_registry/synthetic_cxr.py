@@ -533,10 +533,10 @@ def _sample_row(study: SyntheticStudy, image_paths: dict[str, Path]) -> dict:
         "subject_id": study.subject_id,
         "split": study.split,
         "views": list(image_paths),
-        "prior_study_id": None,
+        "prior_study_id": "",
         "indication": study.indication,
         "technique": TECHNIQUE,
-        "comparison": None,
+        "comparison": "",
     }
 
 

@@ -60,14 +60,26 @@ done
 WORLD_SIZE_TOTAL=$(( ${NPROC_PER_NODE:-1} * ${NNODES:-1} ))
 DEEPSPEED="${DEEPSPEED:-zero2}"   # zero2 | zero3 | zero3_offload | none
 
-# swift's create_checkpoint_symlink fails at the very end of a run when `last` exists: stop now.
-refuse_finished_run() {
-    if [[ "${DRY_RUN:-0}" != 1 && -e "$1/last" ]]; then
-        echo "run/: $1 already holds a finished run ($1/last); set OUTPUT_DIR or remove it" >&2
+# Checkpoints of an earlier run in the same OUTPUT_DIR would be mistaken for this run's
+# (`latest_checkpoint`): stop unless told otherwise (ALLOW_EXISTING_OUTPUT=1, e.g. with
+# --resume_from_checkpoint).
+refuse_existing_output() {
+    if [[ "${DRY_RUN:-0}" != 1 && "${ALLOW_EXISTING_OUTPUT:-0}" != 1 ]] && compgen -G "$1/checkpoint-*" >/dev/null; then
+        echo "run/: $1 already holds checkpoints of an earlier run; set OUTPUT_DIR, remove them," \
+             "or set ALLOW_EXISTING_OUTPUT=1" >&2
         exit 2
     fi
 }
-SFT_CHECKPOINT="${SFT_CHECKPOINT:-$OUTPUT_ROOT/sft/last}"   # where RL starts (run/sft.sh's output)
+
+# The highest-numbered checkpoint-N under $1 (a placeholder path under DRY_RUN when none exists).
+latest_checkpoint() {
+    local found
+    found="$(compgen -G "$1/checkpoint-*" | awk -F'checkpoint-' '{print $NF "\t" $0}' | sort -n | tail -n 1 | cut -f2- || true)"
+    if [[ -n "$found" ]]; then echo "$found"; return 0; fi
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then echo "$1/checkpoint-LAST"; return 0; fi
+    echo "run/: no checkpoint-* under $1 (run the previous stage first, or set the path explicitly)" >&2
+    exit 2
+}
 
 # Arguments every training recipe shares (precision, vision tower, launch, logging).
 train_common_args() {

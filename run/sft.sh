@@ -7,8 +7,8 @@
 #   DATASET=iu-xray NPROC_PER_NODE=4 bash run/sft.sh
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 NPROC_PER_NODE=8 bash run/sft.sh
 #
-# Output: $OUTPUT_DIR (default output/<dataset>/sft) with checkpoints and `last` -> final one,
-# the model the RL recipes start from (their SFT_CHECKPOINT default).
+# Output: $OUTPUT_DIR (default output/<dataset>/sft)/checkpoint-N; the RL recipes start from the
+# latest one unless SFT_CHECKPOINT is set.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -17,7 +17,7 @@ SFT_GLOBAL_BATCH="${SFT_GLOBAL_BATCH:-32}"
 SFT_PER_DEVICE_BATCH="${SFT_PER_DEVICE_BATCH:-4}"
 OUTPUT_DIR="${OUTPUT_DIR:-$OUTPUT_ROOT/sft}"
 GRAD_ACCUM="$(grad_accum_for "$SFT_GLOBAL_BATCH" "$SFT_PER_DEVICE_BATCH")"
-refuse_finished_run "$OUTPUT_DIR"
+refuse_existing_output "$OUTPUT_DIR"
 train_common_args
 
 run_swift sft \
@@ -38,6 +38,5 @@ run_swift sft \
     --save_only_model true \
     --output_dir "$OUTPUT_DIR" \
     --add_version false \
-    --create_checkpoint_symlink true \
     "${TRAIN_COMMON_ARGS[@]}" \
     "$@"
