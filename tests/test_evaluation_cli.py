@@ -110,6 +110,12 @@ def test_bad_inputs_fail_clearly_or_are_counted(tmp_path, two_runs, studies, cap
     assert document["counts"]["plain"]["n_empty_hyp"] == 1
     assert document["runs"]["plain"]["rouge_l"] == pytest.approx(0.5)
 
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    same_stem = [str(write_jsonl(tmp_path / d / "result.jsonl", [{"id": "1", "hyp": "a b", "ref": "a b"}])) for d in "ab"]
+    assert main(["eval", *same_stem, "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 0
+    assert list(json.loads((out / "metrics.json").read_text())["runs"]) == ["a/result", "b/result"]
+
     with pytest.raises(SystemExit, match="unknown metrics"):
         main(["eval", str(plain), "--out", str(out), "--metrics", "bleu"])
     with pytest.raises(SystemExit, match="2 names for 1 result files"):

@@ -84,7 +84,7 @@ def plot_runs(result: EvalResult, path: Path) -> None:
     runs = list(result.table)
     width = 0.8 / max(len(runs), 1)
     positions = np.arange(len(columns))
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.1 * len(columns) * max(1, len(runs)) ** 0.5 + 2), 4.2))
+    figure, axis = plt.subplots(figsize=(max(6.0, 0.55 * len(columns) * (1 + 0.25 * len(runs)) + 2.5), 4.2))
     for index, name in enumerate(runs):
         values = [result.table[name].get(c.key) for c in columns]
         offsets = positions - 0.4 + width * (index + 0.5)
@@ -96,6 +96,9 @@ def plot_runs(result: EvalResult, path: Path) -> None:
                     ha="center", va="bottom", fontsize=7, xytext=(0, 1), textcoords="offset points",
                 )
     axis.set_xticks(positions, [c.label for c in columns])
+    extras = [i for i, c in enumerate(columns) if not c.clinical and c is not AVG_COLUMN]
+    if extras and extras[0] > 0:  # the lexical extras are not part of the paper's table
+        axis.axvline(extras[0] - 0.5, color="grey", linestyle=":", linewidth=1)
     top = max((v for row in result.table.values() for v in row.values() if v is not None), default=1.0)
     axis.set_ylim(0, max(1.0, top) * 1.12)
     axis.set_ylabel("score")

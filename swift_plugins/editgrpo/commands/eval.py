@@ -16,7 +16,7 @@ DEFAULT_METRICS = "chexbert,radgraph,ratescore,green,bleu4,rouge_l"
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", help="swift infer result jsonl files (or plain {id, hyp, ref} jsonl)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--names", help="comma-separated run names, one per file (default: file stems)")
+    parser.add_argument("--names", help="comma-separated run names, one per file (default: file stems, with the folder where they collide)")
     parser.add_argument(
         "--metrics", default=DEFAULT_METRICS,
         help=f"comma-separated metric groups (default {DEFAULT_METRICS}); green is skipped with a note when no judge is configured",
@@ -54,6 +54,16 @@ def _parse_metrics(text: str) -> tuple[str, ...]:
     return metrics
 
 
+def default_names(paths: list[str]) -> list[str]:
+    """File stems; `parent/stem` where stems collide (runs/sft/result.jsonl, runs/grpo/result.jsonl)."""
+    from pathlib import Path
+
+    stems = [Path(path).stem for path in paths]
+    return [
+        f"{Path(path).parent.name}/{stem}" if stems.count(stem) > 1 else stem for path, stem in zip(paths, stems)
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             os.environ[variable] = str(getattr(args, flag))
     metrics = _parse_metrics(args.metrics)
-    names = [name.strip() for name in args.names.split(",")] if args.names else [None] * len(args.results)
+    names = [name.strip() for name in args.names.split(",")] if args.names else default_names(args.results)
     if len(names) != len(args.results):
         raise SystemExit(f"editgrpo eval: {len(names)} names for {len(args.results)} result files")
     try:
