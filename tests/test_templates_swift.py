@@ -14,7 +14,7 @@ from datasets_registry import ConversionError, convert
 from datasets_registry.registration import DATA_DIR_ENV, register_datasets
 from templates import CXR_TEMPLATE, register_templates
 
-from conftest import IU_XRAY_DIR
+from conftest import IU_XRAY_DIR, REPO_ROOT
 from test_datasets_mimic_cxr import Study, _report, write_mimic
 
 IMAGE_PAD, VISION_START = 151655, 151652
@@ -103,11 +103,8 @@ def test_rows_encode_with_the_right_number_of_image_tokens(data_dir, dataset_dir
 
 @pytest.mark.slow
 def test_converted_file_trains_one_sft_step(data_dir, tiny_model_dir, tmp_path):
-    """`swift sft --dataset iu_xray_editgrpo` with the registration loaded as an external plugin."""
-    plugin = tmp_path / "cxr_plugin.py"
-    plugin.write_text("from datasets_registry.registration import register_datasets\n"
-                      "from templates import register_templates\n"
-                      "register_templates()\nregister_datasets()\n")
+    """`swift sft --dataset iu_xray_editgrpo --template qwen2_5_vl_cxr` through the project's plugin file."""
+    plugin = REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py"
     out = tmp_path / "sft"
     env = {**os.environ, DATA_DIR_ENV: str(data_dir), "MAX_PIXELS": MAX_PIXELS, "CUDA_VISIBLE_DEVICES": "",
            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -117,7 +114,7 @@ def test_converted_file_trains_one_sft_step(data_dir, tiny_model_dir, tmp_path):
                "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--logging_steps", "1",
                "--save_strategy", "no", "--report_to", "none", "--dataloader_num_workers", "0",
                "--dataset_num_proc", "1", "--split_dataset_ratio", "0", "--output_dir", str(out)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     logs = [json.loads(line) for path in out.rglob("logging.jsonl") for line in path.read_text().splitlines()]
     losses = [entry["loss"] for entry in logs if "loss" in entry]
