@@ -14,7 +14,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SFT_LR="${SFT_LR:-1e-5}"
 SFT_GLOBAL_BATCH="${SFT_GLOBAL_BATCH:-32}"
-SFT_PER_DEVICE_BATCH="${SFT_PER_DEVICE_BATCH:-4}"
+# Default: 4 per device, fewer when the world is so large that 4 would exceed the global batch.
+if [[ -z "${SFT_PER_DEVICE_BATCH:-}" ]]; then
+    SFT_PER_DEVICE_BATCH=$(( SFT_GLOBAL_BATCH / WORLD_SIZE_TOTAL ))
+    if (( SFT_PER_DEVICE_BATCH > 4 )); then SFT_PER_DEVICE_BATCH=4; fi
+    if (( SFT_PER_DEVICE_BATCH < 1 )); then SFT_PER_DEVICE_BATCH=1; fi
+fi
 OUTPUT_DIR="${OUTPUT_DIR:-$OUTPUT_ROOT/sft}"
 GRAD_ACCUM="$(grad_accum_for "$SFT_GLOBAL_BATCH" "$SFT_PER_DEVICE_BATCH")"
 refuse_existing_output "$OUTPUT_DIR"

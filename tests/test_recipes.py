@@ -1,0 +1,217 @@
+"""The run/ recipes: bash syntax, and every command they build parses with the program's own
+argument parser — ms-swift's argument dataclasses for `swift ...` (only their argparse layer runs,
+no model is loaded), editgrpo's CLI for `editgrpo ...`. No GPU needed.
+
+Recipes built on run/common.sh print their command under DRY_RUN=1; the others are run with a
+stand-in `swift`/`editgrpo` executable that records its argv.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+from contextlib import redirect_stderr
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUN = REPO_ROOT / "run"
+RECIPES = sorted(RUN.glob("*.sh"))
+DATASETS = {"mimic-cxr": 2, "rexgradient": 1, "iu-xray": 1, "padchest-gr": 2}  # SFT epochs (paper §5)
+
+
+@pytest.mark.parametrize("script", RECIPES, ids=lambda p: p.name)
+def test_bash_syntax(script):
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# ----------------------------------------------------------------------------- helpers
+
+SWIFT_CLASSES = {"sft": "SftArguments", "rlhf": "RLHFArguments", "infer": "InferArguments",
+                 "rollout": "RolloutArguments", "deploy": "DeployArguments"}
+
+
+@pytest.fixture(scope="module")
+def swift_parsers():
+    """One parser per swift sub-command, built as `swift.utils.parse_args` builds it."""
+    import swift.arguments
+    from swift.utils.utils import _patch_get_type_hints
+    from transformers import HfArgumentParser
+
+    parsers = {}
+    for sub, class_name in SWIFT_CLASSES.items():
+        with _patch_get_type_hints():
+            parsers[sub] = HfArgumentParser([getattr(swift.arguments, class_name)])
+    return parsers
+
+
+@dataclass
+class Command:
+    env: dict[str, str]
+    program: str
+    args: list[str]
+
+    def flag(self, name: str) -> str:
+        """The last value given to --name (argparse semantics: the last one wins)."""
+        values = [self.args[i + 1] for i, a in enumerate(self.args[:-1]) if a == f"--{name}"]
+        assert values, f"--{name} missing from {self.program} {' '.join(self.args)}"
+        return values[-1]
+
+
+def parse_line(line: str) -> Command:
+    tokens = shlex.split(line)
+    env = {}
+    while tokens and "=" in tokens[0] and not tokens[0].startswith("-"):
+        key, value = tokens.pop(0).split("=", 1)
+        env[key] = value
+    return Command(env, tokens[0], tokens[1:])
+
+
+def recipe_env(**overrides: str) -> dict[str, str]:
+    """The caller's environment without settings that would leak into the recipes."""
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith("EDITGRPO_") and k not in ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR",
+                                                          "MASTER_PORT", "MAX_PIXELS", "MIN_PIXELS", "DRY_RUN")}
+    return {**keep, "PATH": f"{Path(sys.executable).parent}:{keep.get('PATH', '')}", **overrides}
+
+
+def dry_run(script: str, *args: str, **env: str) -> list[Command]:
+    result = subprocess.run(["bash", str(RUN / script), *args], env=recipe_env(DRY_RUN="1", **env),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [parse_line(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def validate_swift(parsers, command: Command):
+    """Parse with swift's parser: unknown flags, bad choices and bad types all fail here."""
+    assert command.program == "swift"
+    sub, args = command.args[0], command.args[1:]
+    errors = io.StringIO()
+    with redirect_stderr(errors):
+        try:
+            namespace, unknown = parsers[sub].parse_known_args(args)
+        except SystemExit:
+            pytest.fail(f"swift {sub} rejects the recipe's arguments: {errors.getvalue()[-600:]}")
+    assert unknown == [], f"flags unknown to swift {sub}: {unknown}"
+    return namespace
+
+
+def stand_in(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """An executable that records its argv (one json list per call) and, for `infer`, writes one
+    result row to --result_path as swift would."""
+    record = tmp_path / f"{name}.argv.jsonl"
+    exe = tmp_path / "bin" / name
+    exe.parent.mkdir(exist_ok=True)
+    exe.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "args = sys.argv[1:]\n"
+        "if '--result_path' in args:\n"
+        "    open(args[args.index('--result_path') + 1], 'w').write(json.dumps({'response': 'x'}) + '\\n')\n"
+    )
+    exe.chmod(0o755)
+    return exe, record
+
+
+def recorded(record: Path) -> list[list[str]]:
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------- run/sft.sh
+
+@pytest.mark.parametrize("dataset, epochs", DATASETS.items())
+def test_sft_recipe_per_dataset(swift_parsers, dataset, epochs):
+    (command,) = dry_run("sft.sh", DATASET=dataset, NPROC_PER_NODE="8")
+    ns = validate_swift(swift_parsers, command)
+    assert ns.model.endswith("Qwen2.5-VL-3B-Instruct")
+    assert ns.dataset == [f"{dataset.replace('-', '_')}_editgrpo"]
+    assert ns.num_train_epochs == epochs
+    assert ns.freeze_vit is True and ns.torch_dtype == "bfloat16" and ns.tuner_type == "full"
+    assert ns.template == "qwen2_5_vl_cxr" and ns.deepspeed == "zero2"
+    assert ns.external_plugins == [str(REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py")]
+    assert (command.env["MAX_PIXELS"], command.env["MIN_PIXELS"]) == ("401408", "262144")
+    assert ns.per_device_train_batch_size * ns.gradient_accumulation_steps * 8 == 32
+
+
+@pytest.mark.parametrize("nodes, gpus", [(1, 4), (1, 8), (2, 8), (4, 8)])
+def test_sft_recipe_topologies_keep_the_global_batch(swift_parsers, nodes, gpus):
+    env = {"NPROC_PER_NODE": str(gpus), "NNODES": str(nodes), "NODE_RANK": "1", "MASTER_ADDR": "10.0.0.1",
+           "MASTER_PORT": "29500", "DEEPSPEED": "zero3"}
+    (command,) = dry_run("sft.sh", **env)
+    ns = validate_swift(swift_parsers, command)
+    assert ns.deepspeed == "zero3"
+    assert ns.per_device_train_batch_size * ns.gradient_accumulation_steps * gpus * nodes == 32
+    for key, value in env.items():  # swift launches torchrun from these
+        if key != "DEEPSPEED":
+            assert command.env[key] == value
+
+
+def test_sft_recipe_passes_extra_flags_last(swift_parsers):
+    (command,) = dry_run("sft.sh", "--learning_rate", "3e-5", "--max_steps", "7")
+    ns = validate_swift(swift_parsers, command)
+    assert (ns.learning_rate, ns.max_steps) == (3e-5, 7)
+
+
+def test_sft_recipe_refuses_an_output_dir_with_checkpoints(tmp_path):
+    (tmp_path / "checkpoint-10").mkdir()
+    result = subprocess.run(["bash", str(RUN / "sft.sh")], env=recipe_env(OUTPUT_DIR=str(tmp_path)),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "already holds checkpoints" in result.stderr
+
+
+def test_unknown_dataset_is_refused():
+    result = subprocess.run(["bash", str(RUN / "sft.sh")], env=recipe_env(DATASET="chexpert", DRY_RUN="1"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown DATASET=chexpert" in result.stderr
+
+
+def test_indivisible_batch_is_refused():
+    result = subprocess.run(["bash", str(RUN / "sft.sh")],
+                            env=recipe_env(DRY_RUN="1", NPROC_PER_NODE="3", SFT_PER_DEVICE_BATCH="4"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "not divisible" in result.stderr
+
+
+def test_latest_checkpoint_is_numeric(tmp_path):
+    run_root = tmp_path / "a-b"
+    for step in (5, 40, 100):
+        (run_root / f"checkpoint-{step}").mkdir(parents=True)
+    result = subprocess.run(["bash", "-c", f"source {RUN / 'common.sh'}; latest_checkpoint {run_root}"],
+                            env=recipe_env(), capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == str(run_root / "checkpoint-100")
+
+
+# ----------------------------------------------------------------------------- infer / evaluate
+
+def test_infer_recipe_builds_a_valid_swift_infer(swift_parsers, tmp_path):
+    swift, record = stand_in(tmp_path, "swift")
+    data = tmp_path / "test.jsonl"
+    data.write_text("{}\n")
+    out = tmp_path / "res" / "editgrpo.jsonl"
+    result = subprocess.run(["bash", str(RUN / "infer.sh"), "--model", "/models/ckpt", "--data", str(data),
+                             "--out", str(out)], env=recipe_env(SWIFT=str(swift)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (argv,) = recorded(record)
+    ns = validate_swift(swift_parsers, Command({}, "swift", argv))
+    assert ns.val_dataset == [str(data)] and ns.result_path == str(out) and ns.temperature == 0
+
+
+def test_evaluate_recipe_builds_a_valid_editgrpo_eval(tmp_path):
+    from swift_plugins.editgrpo.cli import build_parser
+
+    editgrpo, record = stand_in(tmp_path, "editgrpo")
+    result = subprocess.run(["bash", str(RUN / "evaluate.sh"), "--out", str(tmp_path / "eval"), "a.jsonl", "b.jsonl",
+                             "--names", "sft,editgrpo"], env=recipe_env(EDITGRPO=str(editgrpo), BACKEND="rules"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (argv,) = recorded(record)
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.backend, args.results) == ("eval", "rules", ["a.jsonl", "b.jsonl"])
