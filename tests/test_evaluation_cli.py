@@ -5,11 +5,11 @@ import csv
 import json
 
 import pytest
+from test_evaluation import swift_row, write_jsonl
 
 from swift_plugins.editgrpo.cli import main
-from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
 from swift_plugins.editgrpo.evaluation import read_run, settings_path
-from test_evaluation import swift_row, write_jsonl
+from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
 
 N_STUDIES = 12
 

@@ -19,6 +19,7 @@ import numpy as np
 from swift_plugins.editgrpo.sentences import join_sentences, normalize, split_sentences
 from swift_plugins.editgrpo.text_metrics import corpus_bleu, rouge_l, tokenize
 
+
 @dataclass(frozen=True)
 class Column:
     key: str  # key in metrics.json / csv / per_sample

@@ -67,9 +67,9 @@ def default_names(paths: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from swift_plugins.editgrpo.evaluation import EvalInputError, EvalSettings, evaluate_runs, read_run
     from swift_plugins.editgrpo.eval_outputs import markdown_table, write_outputs
     from swift_plugins.editgrpo.eval_scorers import build_runners
+    from swift_plugins.editgrpo.evaluation import EvalInputError, EvalSettings, evaluate_runs, read_run
 
     for flag, variable in (("models_dir", "EDITGRPO_MODELS_DIR"), ("device", "EDITGRPO_DEVICE"), ("batch_size", "EDITGRPO_BATCH_SIZE")):
         if getattr(args, flag) is not None:
