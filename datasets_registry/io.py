@@ -17,7 +17,8 @@ from typing import IO, Iterator
 
 from .records import ConversionError
 
-_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+# Undecodable bytes (surrogateescape) and lone surrogates from JSON escapes: neither is text.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 PLACEHOLDER_SIZE = 64
 
 

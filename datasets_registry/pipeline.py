@@ -15,7 +15,7 @@ from typing import Literal
 
 from templates.prompt import StudyImage, build_messages
 
-from .io import write_placeholder_image
+from .io import has_bad_bytes, write_placeholder_image
 from .records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
 
 OverMax = Literal["truncate", "drop"]
@@ -187,7 +187,8 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
         summary.splits[study.split].skipped["duplicate_study_id"] += 1
     priors = link_priors(studies) if options.priors else {}
     resolver = _ImageResolver(src.resolve(), out, options)
-    handles = {name: (out / f"{name}.jsonl.tmp").open("w", encoding="utf-8") for name in SPLITS}
+    temporary = {name: out / f"{name}.jsonl.tmp" for name in SPLITS}
+    handles = {name: path.open("w", encoding="utf-8") for name, path in temporary.items()}
     try:
         for study in tqdm(sorted(studies, key=lambda s: (SPLITS.index(s.split), s.study_id)),
                           desc=f"convert {dataset}", unit="study", disable=not options.show_progress):
@@ -195,13 +196,14 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
             reason = _convert_one(study, priors.get(study.study_id), options, resolver, split, summary, handles)
             if reason:
                 split.skipped[reason] += 1
-    finally:
-        for handle in handles.values():
-            handle.close()
+    except BaseException:
+        _discard(handles, temporary)
+        raise
+    for handle in handles.values():
+        handle.close()
     summary.placeholders_written = resolver.placeholders
     if resolver.missing and not options.skip_missing:
-        for name in SPLITS:
-            (out / f"{name}.jsonl.tmp").unlink()
+        _discard(handles, temporary)
         listed = "\n  ".join(str(path) for path in list(resolver.missing)[:MAX_LISTED_MISSING])
         more = len(resolver.missing) - MAX_LISTED_MISSING
         raise ConversionError(
@@ -209,12 +211,19 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
             + (f"\n  ... and {more} more" if more > 0 else "")
             + "\nPass --skip-missing to drop them (counted), or --placeholder-images to generate stand-ins.")
     summary.images_missing = len(resolver.missing)
-    for name in SPLITS:
+    for name, path in temporary.items():
         final = out / f"{name}.jsonl"
-        os.replace(out / f"{name}.jsonl.tmp", final)
+        os.replace(path, final)
         summary.files[name] = str(final)
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _discard(handles: dict, temporary: dict[str, Path]) -> None:
+    for handle in handles.values():
+        handle.close()
+    for path in temporary.values():
+        path.unlink(missing_ok=True)
 
 
 def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: ConvertOptions, resolver: _ImageResolver,
@@ -222,6 +231,8 @@ def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: Convert
     """Writes the study's row, or returns the reason it is skipped."""
     if not study.findings:
         return "no_findings"
+    if has_bad_bytes(study.findings, study.indication, study.technique, study.comparison):
+        return "non_utf8_text"  # a safety net: loaders already count undecodable rows
     if not study.images:
         return "no_images"
     current = sorted_images(study.images)

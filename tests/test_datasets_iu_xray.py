@@ -116,10 +116,13 @@ def test_r2gen_annotation_keeps_its_split(tmp_path, iu_findings):
             write_placeholder_image(src / "images" / path)
         annotation[split].append({"id": case, "report": iu_findings[i], "image_path": paths, "split": split})
     annotation["test"].append({"id": "CXR9_IM-9", "report": iu_findings[9]})  # no image_path: corrupt
+    lone_surrogate = {"id": "CXR8_IM-8", "report": iu_findings[8] + " \ud800", "image_path": ["CXR1_IM-0000/0.png"]}
+    annotation["train"].append(lone_surrogate)  # a JSON escape that is not text
     (src / "annotation.json").write_text(json.dumps(annotation))
     summary = convert("iu-xray", src, tmp_path / "out", show_progress=False)
     assert {name: s.studies for name, s in summary.splits.items()} == {"train": 1, "validation": 1, "test": 2}
     assert summary.unassigned_skipped == {"corrupt_row": 1}
+    assert summary.splits["train"].skipped == {"non_utf8_text": 1}
     test_rows = _rows(tmp_path / "out", "test")
     assert [row["study_id"] for row in test_rows] == ["CXR3_IM-0002", "CXR4_IM-0003"]
     assert test_rows[0]["solution"] == normalize(iu_findings[2]) and test_rows[0]["views"] == ["UNKNOWN", "UNKNOWN"]
