@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -406,11 +407,15 @@ def plot_reward_curves(telemetry: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_summary(out: Path, stage_seconds: dict[str, float]) -> dict:
+def write_summary(out: Path, timings: dict[str, dict[str, float]]) -> dict:
+    """summary.json: {method: {metric: value}} for sft/drgrpo/editgrpo, wall_seconds (sum of the
+    stages' wall times, also when they ran in several invocations), per-stage wall and CPU times."""
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     summary: dict = {m: metrics["runs"][m] for m in METHODS}
-    summary["wall_seconds"] = round(sum(stage_seconds.values()), 1)
-    summary["stage_seconds"] = {k: round(v, 1) for k, v in stage_seconds.items()}
+    summary["wall_seconds"] = round(sum(t["seconds"] for t in timings.values()), 1)
+    summary["cpu_seconds"] = round(sum(t.get("cpu_seconds", 0.0) for t in timings.values()), 1)
+    summary["stage_seconds"] = {k: round(t["seconds"], 1) for k, t in timings.items()}
+    summary["stage_cpu_seconds"] = {k: round(t.get("cpu_seconds", 0.0), 1) for k, t in timings.items()}
     summary["backend"] = "rules (offline proxies of CheXbert/RadGraph/RaTEScore)"
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     telemetry = edit_telemetry(out)
@@ -421,39 +426,55 @@ def write_summary(out: Path, stage_seconds: dict[str, float]) -> dict:
 
 # ----------------------------------------------------------------------------- entry point
 
-def run_demo(out: Path, config: DemoConfig, restart: bool = False, heartbeat: float = 15.0) -> dict:
-    """Run (or resume) the whole demo in `out`; returns summary.json's content."""
-    out = out.resolve()
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children: unlike wall time,
+    it does not grow when other jobs share the cores."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_stages(out: Path, config: DemoConfig, stages: tuple[Stage, ...] = STAGES, restart: bool = False,
+               heartbeat: float = 15.0) -> dict[str, dict[str, float]]:
+    """Run the stages not finished yet in `out` (all of them after a restart or config change);
+    returns every stage's recorded {"seconds": wall, "cpu_seconds": cpu}."""
     with _locked(out):
         reuse = prepare_output(out, config, restart)
         ctx = Context(config, out, clean_env(config, out), heartbeat)
         markers = out / STAGE_DIR
         markers.mkdir(exist_ok=True)
-        stage_seconds: dict[str, float] = {}
+        timings: dict[str, dict[str, float]] = {}
         invalid = not reuse
         print(f"==> EditGRPO demo in {out} (config {config.fingerprint()})", flush=True)
-        for number, stage in enumerate(STAGES, start=1):
+        for number, stage in enumerate(stages, start=1):
             marker = markers / f"{stage.name}.json"
             if marker.exists() and not invalid:
-                stage_seconds[stage.name] = json.loads(marker.read_text())["seconds"]
-                print(f"[{number}/{len(STAGES)}] {stage.name}: done earlier ({stage_seconds[stage.name]:.0f} s)", flush=True)
+                timings[stage.name] = json.loads(marker.read_text())
+                print(f"[{number}/{len(stages)}] {stage.name}: done earlier ({timings[stage.name]['seconds']:.0f} s)",
+                      flush=True)
                 continue
             invalid = True  # everything after a (re)run stage is redone too
             _remove(marker)
             for output in stage.outputs:
                 _remove(out / output)
-            print(f"[{number}/{len(STAGES)}] {stage.name} ...", flush=True)
-            start = time.monotonic()
+            print(f"[{number}/{len(stages)}] {stage.name} ...", flush=True)
+            start, cpu_start = time.monotonic(), _cpu_seconds()
             stage.run(ctx)
-            stage_seconds[stage.name] = time.monotonic() - start
-            marker.write_text(json.dumps({"seconds": stage_seconds[stage.name]}) + "\n")
-            print(f"[{number}/{len(STAGES)}] {stage.name}: {stage_seconds[stage.name]:.0f} s", flush=True)
-        summary = write_summary(out, stage_seconds)
+            timings[stage.name] = {"seconds": time.monotonic() - start, "cpu_seconds": _cpu_seconds() - cpu_start}
+            marker.write_text(json.dumps(timings[stage.name]) + "\n")
+            print(f"[{number}/{len(stages)}] {stage.name}: {timings[stage.name]['seconds']:.0f} s "
+                  f"(cpu {timings[stage.name]['cpu_seconds']:.0f} s)", flush=True)
+    return timings
+
+
+def run_demo(out: Path, config: DemoConfig, restart: bool = False, heartbeat: float = 15.0) -> dict:
+    """Run (or resume) the whole demo in `out`; prints the table; returns summary.json's content."""
+    out = out.resolve()
+    summary = write_summary(out, run_stages(out, config, STAGES, restart, heartbeat))
     table = (out / "eval" / "metrics.md").read_text()
     print("\n" + table.split("\n\n")[0] + "\n")
     print(f"summary: {out / 'summary.json'}  plot: {out / 'eval' / 'metrics.png'}  "
           f"edits: {out / 'edit_telemetry.json'}  curves: {out / 'reward_curves.png'}")
-    print(f"wall time of the stages: {summary['wall_seconds']:.0f} s")
+    print(f"wall time of the stages: {summary['wall_seconds']:.0f} s (CPU time {summary['cpu_seconds']:.0f} s)")
     return summary
 
 
