@@ -22,7 +22,7 @@ from swift_plugins.editgrpo.evaluation import (
 def model_runners(scorers: Mapping[str, Any]) -> dict[str, MetricRunner]:
     """Runners for the scorers rewards.build_scorers returns (keyed chexbert/radgraph/ratescore)."""
     return {
-        metric: ChexbertRunner(scorer) if metric == "chexbert" else MeanRunner(scorer, scorer.name)
+        metric: ChexbertRunner(scorer) if metric == "chexbert" else MeanRunner(scorer)
         for metric, scorer in scorers.items()
     }
 

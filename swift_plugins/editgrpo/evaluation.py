@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -342,11 +343,11 @@ class MetricOutput:
     counts: dict[str, int] = field(default_factory=dict)  # e.g. green_unparsed
 
 
-class MetricRunner:
-    """Scores one metric group over many runs, keeping reference-side work across runs."""
+class MetricRunner(ABC):
+    """Scores one metric group; one instance serves every run, so reference-side work is shared."""
 
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput: ...
 
 
 class ChexbertRunner(MetricRunner):
@@ -373,9 +374,9 @@ class ChexbertRunner(MetricRunner):
 class MeanRunner(MetricRunner):
     """Metrics whose corpus value is the mean of the per-pair values (RadGraph partial F1, RaTEScore)."""
 
-    def __init__(self, scorer: Any, key: str):
+    def __init__(self, scorer: Any):
         self.scorer = scorer
-        self.key = key
+        self.key = scorer.name
 
     def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
         values = [float(value) for value in self.scorer.score(hyps, refs).values]
@@ -392,11 +393,10 @@ class GreenRunner(MetricRunner):
 
     def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
         result = self.scorer.score(hyps, refs)
-        parsed = result.components.get("parsed", [1.0] * len(result.values))
         return MetricOutput(
             {"green": mean([float(value) for value in result.values])},
             {"green": list(result.values)},
-            {"green_unparsed": int(sum(1 for flag in parsed if not flag))},
+            {"green_unparsed": sum(1 for parsed in result.components["parsed"] if not parsed)},
         )
 
 
