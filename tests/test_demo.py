@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _stages(calls: list[str], fail_at: str | None = None) -> tuple[Stage, ...]:
     """Three stages writing one file each; `fail_at` is interrupted after a partial write."""
 
-    def make(name: str) -> Stage:
+    def make(name: str, settings: tuple[str, ...]) -> Stage:
         def run(ctx) -> None:
             calls.append(name)
             folder = ctx.out / name
@@ -27,9 +27,10 @@ def _stages(calls: list[str], fail_at: str | None = None) -> tuple[Stage, ...]:
                 raise KeyboardInterrupt
             (folder / "done").write_text(f"{name} of {ctx.config.fingerprint()}")
 
-        return Stage(name, (name,), run)
+        return Stage(name, (name,), run, settings)
 
-    return tuple(make(name) for name in ("data", "train", "eval"))
+    return tuple(make(name, settings) for name, settings in (("data", ("n_train",)), ("train", ("rl_steps",)),
+                                                             ("eval", ())))
 
 
 def test_rerun_reuses_finished_stages(tmp_path):
@@ -50,23 +51,25 @@ def test_interrupted_stage_is_wiped_and_redone(tmp_path):
     assert (tmp_path / "train" / "done").exists()
 
 
-def test_changed_config_restarts_from_scratch(tmp_path):
+def test_changed_setting_redoes_the_stages_it_affects(tmp_path):
     calls: list[str] = []
     run_stages(tmp_path, DemoConfig(), _stages(calls))
-    (tmp_path / "stale.txt").write_text("from the first run")
     changed = DemoConfig(rl_steps=3)
     run_stages(tmp_path, changed, _stages(calls))
-    assert calls == ["data", "train", "eval"] * 2
-    assert not (tmp_path / "stale.txt").exists()
+    assert calls == ["data", "train", "eval", "train", "eval"]  # data does not depend on rl_steps
     assert (tmp_path / "eval" / "done").read_text() == f"eval of {changed.fingerprint()}"
-    assert json.loads((tmp_path / demo.RUN_FILE).read_text())["fingerprint"] == changed.fingerprint()
+    run_stages(tmp_path, DemoConfig(rl_steps=3, n_train=7), _stages(calls))
+    assert calls[5:] == ["data", "train", "eval"]  # a changed first stage invalidates everything after it
+    assert json.loads((tmp_path / demo.RUN_FILE).read_text())["config"]["n_train"] == 7
 
 
 def test_restart_flag_redoes_everything(tmp_path):
     calls: list[str] = []
     run_stages(tmp_path, DemoConfig(), _stages(calls))
+    (tmp_path / "stale.txt").write_text("from the first run")
     run_stages(tmp_path, DemoConfig(), _stages(calls), restart=True)
     assert calls == ["data", "train", "eval"] * 2
+    assert not (tmp_path / "stale.txt").exists()
 
 
 def test_foreign_directory_is_never_touched(tmp_path):
@@ -82,11 +85,9 @@ def test_one_run_per_directory_at_a_time(tmp_path):
             run_stages(tmp_path, DemoConfig(), _stages([]))
 
 
-def test_fingerprint_covers_every_setting():
-    base = DemoConfig()
-    assert base.fingerprint() == DemoConfig().fingerprint()
-    for name, value in (("seed", 1), ("rl_steps", 21), ("rl_lr", 2e-4), ("n_train", 10), ("beta", 0.01)):
-        assert DemoConfig(**{name: value}).fingerprint() != base.fingerprint(), name
+def test_every_setting_belongs_to_a_stage():
+    used = {name for stage in demo.STAGES for name in stage.settings}
+    assert used == set(DemoConfig.__dataclass_fields__)
 
 
 def test_progress_line_takes_the_latest_bar_and_reward():

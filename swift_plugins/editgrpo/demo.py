@@ -5,10 +5,13 @@ Every training/inference stage runs the project's own recipes (`run/sft.sh`, `ru
 also proves the recipes work end to end. Both RL runs start from the same SFT checkpoint with
 the same seed, step budget and flags; the only difference is `EDITGRPO_EDITS`.
 
-Re-running is safe: each stage writes a marker when it finishes; an interrupted stage is wiped
-and redone, finished stages are kept. The output directory records a fingerprint of the
-configuration; a different configuration (or `restart=True`) starts over from scratch, so one
-directory never mixes two runs.
+Re-running is safe: each stage writes a marker with a fingerprint of everything it depends on
+(its settings, chained with the fingerprint of the stage before). A stage is reused only if
+its marker matches and every earlier stage was reused; otherwise its outputs are wiped and it
+runs again, and so does every later stage. So an interrupted run resumes at the unfinished
+stage, a changed setting redoes the stages it affects (e.g. more GRPO steps keep the SFT
+checkpoint), and one directory never mixes results of two configurations. `restart=True`
+starts over from scratch.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class DemoError(RuntimeError):
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Everything that determines the demo's result (the fingerprint covers all of it)."""
+    """Everything that determines the demo's result (each stage fingerprints the fields it uses)."""
 
     n_train: int = 400
     n_test: int = 100
@@ -53,18 +56,21 @@ class DemoConfig:
     sft_steps: int = 60
     sft_batch: int = 8
     sft_lr: float = 1e-3
-    rl_steps: int = 20
+    rl_steps: int = 16
     rl_prompts_per_step: int = 4
     num_generations: int = 4
-    rl_lr: float = 1e-4
+    rl_lr: float = 2e-4
     beta: float = 0.0  # no reference model on CPU: the KL term's forward pass is a third of a step
     temperature: float = 1.0
     max_completion_length: int = 64
-    infer_max_new_tokens: int = 96
+    infer_max_new_tokens: int = 80
 
     def fingerprint(self) -> str:
-        payload = json.dumps({"version": PIPELINE_VERSION, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return _digest({"version": PIPELINE_VERSION, **asdict(self)})
+
+
+def _digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 PROFILES: dict[str, DemoConfig] = {
@@ -284,15 +290,23 @@ class Stage:
     name: str
     outputs: tuple[str, ...]  # paths under the output dir, removed before the stage (re)runs
     run: Callable[[Context], None]
+    settings: tuple[str, ...] = ()  # DemoConfig fields the stage's result depends on
+
+    def fingerprint(self, config: DemoConfig, previous: str) -> str:
+        return _digest({"version": PIPELINE_VERSION, "stage": self.name, "after": previous,
+                        **{name: getattr(config, name) for name in self.settings}})
 
 
+RL_SETTINGS = ("rl_steps", "rl_prompts_per_step", "num_generations", "rl_lr", "beta", "temperature",
+               "max_completion_length", "seed")
 STAGES: tuple[Stage, ...] = (
-    Stage("data", ("data",), _stage_data),
+    Stage("data", ("data",), _stage_data, ("n_train", "n_test", "seed")),
     Stage("tiny_model", ("tiny_model",), _stage_tiny_model),
-    Stage("sft", ("sft",), _stage_sft),
-    Stage("editgrpo", ("editgrpo",), _rl_stage("editgrpo")),
-    Stage("drgrpo", ("drgrpo",), _rl_stage("drgrpo")),
-    *(Stage(f"infer_{m}", (f"infer/{m}.jsonl", f"infer/{m}.settings.json"), _infer_stage(m)) for m in METHODS),
+    Stage("sft", ("sft",), _stage_sft, ("sft_steps", "sft_batch", "sft_lr", "seed")),
+    Stage("editgrpo", ("editgrpo",), _rl_stage("editgrpo"), RL_SETTINGS),
+    Stage("drgrpo", ("drgrpo",), _rl_stage("drgrpo"), RL_SETTINGS),
+    *(Stage(f"infer_{m}", (f"infer/{m}.jsonl", f"infer/{m}.settings.json"), _infer_stage(m), ("infer_max_new_tokens",))
+      for m in METHODS),
     Stage("eval", ("eval",), _stage_eval),
 )
 
@@ -315,27 +329,21 @@ def _locked(out: Path) -> Iterator[None]:
         handle.close()
 
 
-def prepare_output(out: Path, config: DemoConfig, restart: bool) -> bool:
-    """Claim `out` for this configuration; returns True when earlier stages can be reused.
-
-    A directory with other content is never touched; one from another configuration (or any
-    directory with `restart`) is emptied of everything the demo writes."""
+def prepare_output(out: Path, config: DemoConfig, restart: bool) -> None:
+    """Claim `out` for the demo. A directory with other content is never touched; with
+    `restart`, everything the demo wrote is removed first."""
     run_file = out / RUN_FILE
     entries = [p for p in out.iterdir() if p.name != ".lock"] if out.exists() else []
     if entries and not run_file.exists():
         raise DemoError(f"{out} exists and is not a demo output directory ({RUN_FILE} missing); "
                         "choose another --out or remove it")
-    previous = json.loads(run_file.read_text()) if run_file.exists() else None
-    reuse = previous is not None and previous.get("fingerprint") == config.fingerprint() and not restart
-    if previous is not None and not reuse:
-        why = "--restart" if restart else "configuration changed"
-        print(f"==> {out}: {why}; starting over", flush=True)
+    if restart and entries:
+        print(f"==> {out}: --restart; starting over", flush=True)
         for entry in entries:
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            _remove(entry)
     out.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps({"fingerprint": config.fingerprint(), "version": PIPELINE_VERSION,
                                     "config": asdict(config)}, indent=2) + "\n")
-    return reuse
 
 
 def _remove(path: Path) -> None:
@@ -438,21 +446,25 @@ def run_stages(out: Path, config: DemoConfig, stages: tuple[Stage, ...] = STAGES
     """Run the stages not finished yet in `out` (all of them after a restart or config change);
     returns every stage's recorded {"seconds": wall, "cpu_seconds": cpu}."""
     with _locked(out):
-        reuse = prepare_output(out, config, restart)
+        prepare_output(out, config, restart)
         ctx = Context(config, out, clean_env(config, out), heartbeat)
         markers = out / STAGE_DIR
         markers.mkdir(exist_ok=True)
         timings: dict[str, dict[str, float]] = {}
-        invalid = not reuse
+        reusing, fingerprint = True, ""
         print(f"==> EditGRPO demo in {out} (config {config.fingerprint()})", flush=True)
         for number, stage in enumerate(stages, start=1):
             marker = markers / f"{stage.name}.json"
-            if marker.exists() and not invalid:
-                timings[stage.name] = json.loads(marker.read_text())
-                print(f"[{number}/{len(stages)}] {stage.name}: done earlier ({timings[stage.name]['seconds']:.0f} s)",
-                      flush=True)
+            fingerprint = stage.fingerprint(config, fingerprint)
+            recorded = json.loads(marker.read_text()) if marker.exists() else {}
+            if reusing and recorded.get("fingerprint") == fingerprint:
+                timings[stage.name] = {k: recorded[k] for k in ("seconds", "cpu_seconds")}
+                print(f"[{number}/{len(stages)}] {stage.name}: done earlier ({recorded['seconds']:.0f} s)", flush=True)
                 continue
-            invalid = True  # everything after a (re)run stage is redone too
+            if recorded:
+                print(f"    {stage.name}: {'settings changed' if reusing else 'an earlier stage was redone'}; "
+                      "redoing it", flush=True)
+            reusing = False  # everything after a (re)run stage is redone too
             _remove(marker)
             for output in stage.outputs:
                 _remove(out / output)
@@ -460,7 +472,7 @@ def run_stages(out: Path, config: DemoConfig, stages: tuple[Stage, ...] = STAGES
             start, cpu_start = time.monotonic(), _cpu_seconds()
             stage.run(ctx)
             timings[stage.name] = {"seconds": time.monotonic() - start, "cpu_seconds": _cpu_seconds() - cpu_start}
-            marker.write_text(json.dumps(timings[stage.name]) + "\n")
+            marker.write_text(json.dumps({**timings[stage.name], "fingerprint": fingerprint}) + "\n")
             print(f"[{number}/{len(stages)}] {stage.name}: {timings[stage.name]['seconds']:.0f} s "
                   f"(cpu {timings[stage.name]['cpu_seconds']:.0f} s)", flush=True)
     return timings
