@@ -86,3 +86,14 @@ def test_saved_json_round_trips(tmp_path):
     saved = json.loads(path.read_text())
     assert saved.pop("swift") == {"loss_type": "dr_grpo"}
     assert EditGRPOConfig(**saved) == config
+
+
+def test_trainer_check_reports_value_and_model_problems_in_one_message(tmp_path):
+    """What the trainer runs before training: bad values and missing models, one error."""
+    env = {"EDITGRPO_TAU": "1.5", "EDITGRPO_MODELS_DIR": str(tmp_path)}
+    with pytest.raises(EditGRPOConfigError) as error:
+        EditGRPOConfig.from_env(env, uses_clinical_rewards=False)
+    text = str(error.value)
+    assert text.startswith("invalid EditGRPO configuration: EDITGRPO_TAU=1.5: must be in [0, 1]")
+    assert "RaTE-NER" in text and "BioLORD" in text
+    assert EditGRPOConfig.from_env({"EDITGRPO_MODELS_DIR": str(tmp_path)}).analyzer == "rate"  # models unchecked

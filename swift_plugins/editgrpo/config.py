@@ -57,8 +57,14 @@ class EditGRPOConfig:
     batch_size: int = 32  # analyzer batch size
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "EditGRPOConfig":
-        """Parse and validate; raises EditGRPOConfigError naming every bad variable."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, uses_clinical_rewards: bool | None = None
+    ) -> "EditGRPOConfig":
+        """Parse and validate; raises one EditGRPOConfigError naming every bad variable.
+
+        With `uses_clinical_rewards` given (the trainer knows it), missing model files are
+        checked too (`model_problems`).
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         problems: list[str] = []
@@ -72,6 +78,8 @@ class EditGRPOConfig:
                 problems.append(f"{variable}={raw!r}: {error}")
         config = cls(**values)
         problems.extend(config.problems())
+        if uses_clinical_rewards is not None:
+            problems.extend(config.model_problems(uses_clinical_rewards))
         if problems:
             raise EditGRPOConfigError("invalid EditGRPO configuration: " + "; ".join(problems))
         return config

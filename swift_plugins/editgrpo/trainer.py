@@ -71,11 +71,8 @@ def rollout_logps_with_edits(
 class EditGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, **kwargs):
         # validate before swift builds engines and reward models: a bad value stops here, once
-        self.editgrpo = EditGRPOConfig.from_env()
         reward_names = [f for f in (kwargs.get("reward_funcs") or []) if isinstance(f, str)]
-        problems = self.editgrpo.model_problems(uses_clinical_rewards=any(n.startswith("editgrpo_") for n in reward_names))
-        if problems:
-            raise EditGRPOConfigError("invalid EditGRPO configuration: " + "; ".join(problems))
+        self.editgrpo = EditGRPOConfig.from_env(uses_clinical_rewards=any(n.startswith("editgrpo_") for n in reward_names))
         super().__init__(*args, **kwargs)
         self._check_swift_settings()
         self.editgrpo_selection = SelectionOptions(self.editgrpo.edit_fraction, self.editgrpo.placement, self.editgrpo.seed)
