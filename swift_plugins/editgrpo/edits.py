@@ -178,6 +178,7 @@ class _Context:
     match: MatchResult
     options: EditOptions
     rng: random.Random
+    _sentence_cache: tuple[list[int], np.ndarray] | None = None
 
     def gen_sentence(self, k: int) -> int:
         return self.gen.entities[self.gen_idx[k]].sentence
@@ -209,7 +210,9 @@ class _Context:
                              float(self.match.cosine[i, j]))
 
     def fp_replace(self, state: _State) -> EditOp | None:
-        ref_groups = self._ref_sentence_groups()
+        ref_slots, sentence_max = self._sentence_max()
+        if not ref_slots:
+            return None
         for i in self.match.false_positives:
             slot = self.gen_sentence(i)
             if slot in state.touched_slots:
@@ -217,17 +220,14 @@ class _Context:
             x = self.gen.sentences[slot]
             scope = [i] if self.options.fp_scope == "trigger" else \
                 [k for k in self.match.false_positives if self.gen_sentence(k) == slot]
-            best_y, best_score = None, -np.inf
-            for y_slot, members in ref_groups:
-                y = self.ref.sentences[y_slot]
-                if y == x or y in state.used_texts:
-                    continue
-                per_entity = np.maximum(0.0, self.match.cosine[np.ix_(scope, members)].max(axis=1))
-                score = float(per_entity.mean())
-                if score > best_score:
-                    best_y, best_score = y, score
-            if best_y is not None and best_score >= self.options.tau:
-                return self._replace(state, i, best_y, "fp_replace", best_score)
+            scores = sentence_max[scope].mean(axis=0)
+            allowed = [n for n, y_slot in enumerate(ref_slots)
+                       if self.ref.sentences[y_slot] != x and self.ref.sentences[y_slot] not in state.used_texts]
+            if not allowed:
+                continue
+            best = max(allowed, key=lambda n: (scores[n], -n))  # first sentence on ties
+            if scores[best] >= self.options.tau:
+                return self._replace(state, i, self.ref.sentences[ref_slots[best]], "fp_replace", float(scores[best]))
         return None
 
     def fp_delete(self, state: _State) -> EditOp | None:
@@ -273,16 +273,23 @@ class _Context:
         state.used_texts.update((old, new))
         return EditOp(op_name, old, new, self.gen.entities[self.gen_idx[i]].text, score)
 
-    def _ref_sentence_groups(self) -> list[tuple[int, list[int]]]:
-        """Reference sentences that hold entities, in order, with their matching indices."""
-        groups: dict[int, list[int]] = {}
-        for k in range(len(self.ref_idx)):
-            groups.setdefault(self.ref_sentence(k), []).append(k)
-        return sorted(groups.items())
+    def _sentence_max(self) -> tuple[list[int], np.ndarray]:
+        """Reference sentences holding entities (in order) and, per generated entity,
+        max(0, best raw cosine) against each of them: (n_gen, n_sentences)."""
+        if self._sentence_cache is None:
+            slots = sorted({self.ref_sentence(k) for k in range(len(self.ref_idx))})
+            columns = [[k for k in range(len(self.ref_idx)) if self.ref_sentence(k) == slot] for slot in slots]
+            cosine = self.match.cosine
+            table = np.stack([cosine[:, members].max(axis=1) for members in columns], axis=1) if slots \
+                else np.zeros((cosine.shape[0], 0))
+            self._sentence_cache = (slots, np.maximum(table, 0.0))
+        return self._sentence_cache
 
 
 def _rows(embeddings: np.ndarray, indices: list[int]) -> np.ndarray:
     array = np.asarray(embeddings)
+    if len(indices) == len(array):
+        return array
     if not indices:
         return np.zeros((0, array.shape[1] if array.ndim == 2 else 1), dtype=np.float32)
     return array[indices]

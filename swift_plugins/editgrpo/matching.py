@@ -74,6 +74,7 @@ _PENALTY_MATRIX = np.array(
     [[NEGATION_WEIGHT if (a, b) in NEGATION_PAIRS else 1.0 for b in ENTITY_TYPES] for a in ENTITY_TYPES],
     dtype=np.float64,
 )
+_WEIGHT_MATRIX = AFFINITY_MATRIX * _PENALTY_MATRIX
 _OPPOSITE_MATRIX = np.array([[(a, b) in NEGATION_PAIRS for b in ENTITY_TYPES] for a in ENTITY_TYPES])
 
 
@@ -96,13 +97,13 @@ def similarity_matrix(gen_embeddings: np.ndarray, ref_embeddings: np.ndarray) ->
     ref = _unit_rows(ref_embeddings)
     if gen.shape[0] == 0 or ref.shape[0] == 0:
         return np.zeros((gen.shape[0], ref.shape[0]), dtype=np.float64)
-    return np.clip(gen @ ref.T, -1.0, 1.0)
+    return np.clip(gen @ ref.T, -1.0, 1.0).astype(np.float64)
 
 
 def type_weights(gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
     """W[type_i, type_j] * p_ij for every (generated i, reference j) pair."""
-    gi, rj = type_indices(gen_types), type_indices(ref_types)
-    return AFFINITY_MATRIX[np.ix_(gi, rj)] * _PENALTY_MATRIX[np.ix_(gi, rj)]
+    gi, rj = type_indices(gen_types)[:, None], type_indices(ref_types)[None, :]
+    return _WEIGHT_MATRIX[gi, rj]
 
 
 def affinity_scores(cosine: np.ndarray, gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
@@ -112,7 +113,7 @@ def affinity_scores(cosine: np.ndarray, gen_types: Sequence[str], ref_types: Seq
 
 def opposite_polarity_matrix(gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
     """Boolean (n_gen, n_ref): the pair has opposite presence polarity in RaTEScore's sense."""
-    return _OPPOSITE_MATRIX[np.ix_(type_indices(gen_types), type_indices(ref_types))]
+    return _OPPOSITE_MATRIX[type_indices(gen_types)[:, None], type_indices(ref_types)[None, :]]
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,8 @@ def _best(matrix: np.ndarray, axis: int, size: int) -> np.ndarray:
 
 
 def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
-    array = np.asarray(embeddings, dtype=np.float64)
+    array = np.asarray(embeddings, dtype=np.float32)
     if array.ndim != 2:
-        array = array.reshape(len(array), -1) if array.size else np.zeros((0, 1))
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
+        array = array.reshape(len(array), -1) if array.size else np.zeros((0, 1), dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", array, array))[:, None]
+    return array / np.maximum(norms, 1e-30)  # zero rows stay zero
