@@ -257,3 +257,22 @@ def test_empty_hypotheses_are_scored_and_counted_not_dropped(iu_reports):
     assert result.table["half-empty"]["rouge_l"] == pytest.approx(0.5)  # three 1.0s and three 0.0s
     assert any("3 of 6 hypotheses are empty" in note for note in result.notes)
     assert len(result.per_sample) == 6
+
+
+def test_scoring_in_progress_chunks_gives_the_same_numbers_as_one_call(iu_reports, monkeypatch):
+    import rewards
+    from swift_plugins.editgrpo import evaluation
+    from swift_plugins.editgrpo.eval_scorers import model_runners
+
+    rows = [r for r in iu_reports if r["findings"].strip() and r["impression"].strip()][:40]
+    hyps, refs = [r["impression"] for r in rows], [r["findings"] for r in rows]
+    results = {}
+    for chunk in (1000, 7):
+        monkeypatch.setattr(evaluation, "PROGRESS_CHUNK", chunk)
+        runners = model_runners(rewards.build_scorers(("chexbert", "radgraph", "ratescore"), backend="rules"))
+        done: list[int] = []
+        results[chunk] = {name: runner.run(hyps, refs, done.append) for name, runner in runners.items()}
+        assert sum(done) == 3 * len(rows) and max(done) <= chunk  # progress reported per chunk
+    for name in results[7]:
+        assert results[7][name].corpus == pytest.approx(results[1000][name].corpus)
+        assert results[7][name].per_sample == results[1000][name].per_sample

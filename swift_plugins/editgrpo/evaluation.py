@@ -343,11 +343,19 @@ class MetricOutput:
     counts: dict[str, int] = field(default_factory=dict)  # e.g. green_unparsed
 
 
+Progress = Callable[[int], None]  # told how many more pairs are done
+PROGRESS_CHUNK = 256  # pairs per scorer call: large enough for batching, small enough for a live progress bar
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(start, min(start + PROGRESS_CHUNK, n)) for start in range(0, n, PROGRESS_CHUNK)]
+
+
 class MetricRunner(ABC):
     """Scores one metric group; one instance serves every run, so reference-side work is shared."""
 
     @abstractmethod
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput: ...
+    def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput: ...
 
 
 class ChexbertRunner(MetricRunner):
@@ -360,10 +368,16 @@ class ChexbertRunner(MetricRunner):
     def __init__(self, scorer: Any):
         self.scorer = scorer
 
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
+    def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput:
         from rewards.chexbert import corpus_f1
 
-        hyp_labels, ref_labels = self.scorer.annotations(hyps, refs)
+        hyp_labels: list[Any] = []
+        ref_labels: list[Any] = []
+        for part in _chunks(len(hyps)):
+            hyp_part, ref_part = self.scorer.annotations(hyps[part], refs[part])
+            hyp_labels += hyp_part
+            ref_labels += ref_part
+            advance(len(hyp_part))
         per_pair = [self.scorer.compare(h, r)[self.scorer.headline] for h, r in zip(hyp_labels, ref_labels)]
         corpus = corpus_f1(np.stack([label.binary for label in hyp_labels]), np.stack([label.binary for label in ref_labels]))
         return MetricOutput(
@@ -371,18 +385,29 @@ class ChexbertRunner(MetricRunner):
         )
 
 
+def _score_in_chunks(scorer: Any, hyps: list[str], refs: list[str], advance: Progress) -> tuple[list[float], dict[str, list[float]]]:
+    values: list[float] = []
+    components: dict[str, list[float]] = {}
+    for part in _chunks(len(hyps)):
+        result = scorer.score(hyps[part], refs[part])
+        if len(result.values) != part.stop - part.start:
+            raise RuntimeError(f"{scorer.name}: scorer returned {len(result.values)} values for {part.stop - part.start} pairs")
+        values += [float(value) for value in result.values]
+        for key, column in result.components.items():
+            components.setdefault(key, []).extend(column)
+        advance(len(result.values))
+    return values, components
+
+
 class MeanRunner(MetricRunner):
     """Metrics whose corpus value is the mean of the per-pair values (RadGraph partial F1, RaTEScore)."""
 
     def __init__(self, scorer: Any):
         self.scorer = scorer
-        self.key = scorer.name
 
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
-        values = [float(value) for value in self.scorer.score(hyps, refs).values]
-        if len(values) != len(hyps):
-            raise RuntimeError(f"{self.key}: scorer returned {len(values)} values for {len(hyps)} pairs")
-        return MetricOutput({self.key: mean(values)}, {self.key: values})
+    def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput:
+        values, _ = _score_in_chunks(self.scorer, hyps, refs, advance)
+        return MetricOutput({self.scorer.name: mean(values)}, {self.scorer.name: values})
 
 
 class GreenRunner(MetricRunner):
@@ -391,23 +416,26 @@ class GreenRunner(MetricRunner):
     def __init__(self, scorer: Any):
         self.scorer = scorer
 
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
-        result = self.scorer.score(hyps, refs)
+    def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput:
+        values, components = _score_in_chunks(self.scorer, hyps, refs, advance)
         return MetricOutput(
-            {"green": mean([float(value) for value in result.values])},
-            {"green": list(result.values)},
-            {"green_unparsed": sum(1 for parsed in result.components["parsed"] if not parsed)},
+            {"green": mean(values)},
+            {"green": values},
+            {"green_unparsed": sum(1 for parsed in components["parsed"] if not parsed)},
         )
 
 
 class BleuRunner(MetricRunner):
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
-        return MetricOutput({"bleu4": corpus_bleu(hyps, refs)})
+    def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput:
+        output = MetricOutput({"bleu4": corpus_bleu(hyps, refs)})
+        advance(len(hyps))
+        return output
 
 
 class RougeRunner(MetricRunner):
-    def run(self, hyps: list[str], refs: list[str]) -> MetricOutput:
+    def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput:
         values = [rouge_l(hyp, ref) for hyp, ref in zip(hyps, refs)]
+        advance(len(hyps))
         return MetricOutput({"rouge_l": mean(values)}, {"rouge_l": values})
 
 
@@ -428,6 +456,22 @@ class EvalResult:
     counts: dict[str, dict[str, int]]  # run -> n, n_empty_hyp, n_empty_ref, n_dropped, ...
     per_sample: list[dict[str, Any]]
     notes: list[str]
+
+
+def _count_notes(name: str, counts: Mapping[str, int], clean: str) -> list[str]:
+    """What the outputs must say about a run's empty, left-out and unparsed pairs."""
+    notes = []
+    if counts["n_empty_hyp"]:
+        notes.append(
+            f"{name}: {counts['n_empty_hyp']} of {counts['n']} hypotheses are empty"
+            + (" after cleaning" if clean != "none" else "")
+            + "; they are scored (as empty reports), not dropped"
+        )
+    if counts["n_dropped"]:
+        notes.append(f"{name}: {counts['n_dropped']} pairs left out (ids missing from another run, --on-mismatch intersect)")
+    if counts.get("green_unparsed"):
+        notes.append(f"{name}: {counts['green_unparsed']} GREEN judge outputs could not be parsed (scored 0)")
+    return notes
 
 
 def evaluate_runs(
@@ -454,7 +498,8 @@ def evaluate_runs(
     counts: dict[str, dict[str, int]] = {}
     avg_over: dict[str, list[str]] = {}
     per_sample: list[dict[str, Any]] = []
-    bar = tqdm(total=len(cleaned) * len(runners), desc="eval", unit="metric", disable=not progress)
+    total = sum(len(run.pairs) for run in cleaned) * len(runners)
+    bar = tqdm(total=total, desc="eval", unit="pair", disable=not progress)
     for run in cleaned:
         hyps = [pair.hyp for pair in run.pairs]
         refs = [pair.ref for pair in run.pairs]
@@ -470,30 +515,16 @@ def evaluate_runs(
         ]
         for group, runner in runners.items():
             bar.set_postfix_str(f"{run.name}: {group}")
-            output = runner.run(hyps, refs)
+            output = runner.run(hyps, refs, bar.update)
             row.update(output.corpus)
             run_counts.update(output.counts)
             for key, values in output.per_sample.items():
                 for sample, value in zip(samples, values):
                     sample[key] = float(value)
-            bar.update(1)
         row["avg"], avg_over[run.name] = average_clinical(row)
         table[run.name], counts[run.name] = row, run_counts
         per_sample.extend(samples)
-        if run_counts["n_empty_hyp"]:
-            all_notes.append(
-                f"{run.name}: {run_counts['n_empty_hyp']} of {run_counts['n']} hypotheses are empty"
-                + (" after cleaning" if settings.clean != "none" else "")
-                + "; they are scored (as empty reports), not dropped"
-            )
-        if run_counts["n_dropped"]:
-            all_notes.append(
-                f"{run.name}: {run_counts['n_dropped']} pairs left out (ids missing from another run, --on-mismatch intersect)"
-            )
-        if run_counts.get("green_unparsed"):
-            all_notes.append(
-                f"{run.name}: {run_counts['green_unparsed']} GREEN judge outputs could not be parsed (scored 0)"
-            )
+        all_notes += _count_notes(run.name, run_counts, settings.clean)
     bar.close()
     empty_refs = max(run_counts["n_empty_ref"] for run_counts in counts.values())
     if empty_refs:
