@@ -97,6 +97,13 @@ def test_pooling_options(rate_dirs, analyzer):
     assert cls.shape == masked.shape and not np.allclose(cls, masked)
     with pytest.raises(ValueError, match="pooling"):
         RateAnalyzer(*rate_dirs, pooling="max")
+    with pytest.raises(ValueError, match="dtype"):
+        RateAnalyzer(*rate_dirs, dtype="bf16")
+
+
+def test_bfloat16_runs(rate_dirs, iu_findings):
+    result = RateAnalyzer(*rate_dirs, device="cpu", dtype="bfloat16").analyze(iu_findings[:2])
+    assert all(r.embeddings.dtype == np.float32 for r in result)
 
 
 def test_forced_labels_give_token_spans(rate_dirs, tmp_path, iu_findings):

@@ -30,6 +30,7 @@ from .entities import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
 from .sentences import normalize, split_sentences
 
 POOLINGS: tuple[str, ...] = ("mean", "unmasked_mean", "cls")
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
 INDEX_FILES: tuple[str, ...] = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 TOKENIZER_FILES: tuple[str, ...] = ("tokenizer.json", "spm.model", "tokenizer.model", "vocab.txt",
@@ -137,6 +138,8 @@ class RateAnalyzer:
         self.embed_max_length = embed_max_length
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                    "cpu" if device == "auto" else device)
+        if isinstance(dtype, str) and dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES} or a torch.dtype, got {dtype!r}")
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         self.ner_tokenizer, self.ner_model = self._load(ner_dir, "RaTE-NER", token_classifier=True)
         self.labels = parse_labels(self.ner_model.config.id2label)
