@@ -215,3 +215,71 @@ def test_evaluate_recipe_builds_a_valid_editgrpo_eval(tmp_path):
     (argv,) = recorded(record)
     args = build_parser().parse_args(argv)
     assert (args.command, args.backend, args.results) == ("eval", "rules", ["a.jsonl", "b.jsonl"])
+
+
+# ----------------------------------------------------------------------------- RL recipes
+
+RL_STEPS = {"mimic-cxr": 1000, "rexgradient": 600, "iu-xray": None, "padchest-gr": None}  # None: one epoch
+
+
+def _without_output_dir(command: Command) -> list[str]:
+    args = list(command.args)
+    index = args.index("--output_dir")
+    return args[:index] + args[index + 2:]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_editgrpo_and_baseline_use_the_paper_settings(swift_parsers, dataset):
+    (edit,) = dry_run("editgrpo.sh", DATASET=dataset, NPROC_PER_NODE="8")
+    (base,) = dry_run("grpo_baseline.sh", DATASET=dataset, NPROC_PER_NODE="8")
+    ns = validate_swift(swift_parsers, edit)
+    validate_swift(swift_parsers, base)
+    assert ns.rlhf_type == "grpo" and ns.reward_funcs == ["editgrpo_clinical"]
+    assert (ns.num_generations, ns.temperature, ns.learning_rate, ns.weight_decay, ns.beta) == (5, 1.0, 1e-6, 0.01, 0.01)
+    assert (ns.advantage_estimator, ns.scale_rewards, ns.loss_type) == ("grpo", "none", ["dr_grpo"])
+    assert ns.lr_scheduler_type == "constant" and ns.num_iterations == 1 and ns.epsilon == 0.2
+    assert ns.freeze_vit is True and ns.torch_dtype == "bfloat16"
+    assert ns.per_device_train_batch_size * ns.gradient_accumulation_steps * 8 == 32 * 5  # 32 prompts per step
+    assert ns.use_vllm is True and ns.vllm_mode == "colocate"
+    assert (ns.max_steps, ns.num_train_epochs) == ((RL_STEPS[dataset], 3.0) if RL_STEPS[dataset] else (-1, 1.0))
+    assert (edit.env["EDITGRPO_EDITS"], base.env["EDITGRPO_EDITS"]) == ("on", "off")
+    assert edit.env["MAX_PIXELS"] == "401408" and edit.env["MIN_PIXELS"] == "262144"
+    assert _without_output_dir(edit) == _without_output_dir(base)  # the edits are the only difference
+
+
+@pytest.mark.parametrize("nodes, gpus, deepspeed", [(1, 4, "zero2"), (1, 8, "zero3"), (2, 8, "zero3"), (4, 8, "zero2")])
+def test_rl_topologies_keep_32_prompts_per_step(swift_parsers, nodes, gpus, deepspeed):
+    (command,) = dry_run("editgrpo.sh", NPROC_PER_NODE=str(gpus), NNODES=str(nodes), NODE_RANK="0",
+                         MASTER_ADDR="10.0.0.1", MASTER_PORT="29500", DEEPSPEED=deepspeed)
+    ns = validate_swift(swift_parsers, command)
+    assert ns.per_device_train_batch_size * ns.gradient_accumulation_steps * gpus * nodes == 160
+    assert ns.deepspeed == deepspeed and command.env["NNODES"] == str(nodes)
+
+
+def test_vllm_server_mode(swift_parsers):
+    lines = dry_run("paper.sh", VLLM_MODE="server", ROLLOUT_PORT="8123", NPROC_PER_NODE="4")
+    rl = [validate_swift(swift_parsers, c) for c in lines if c.program == "swift" and c.args[0] == "rlhf"]
+    assert len(rl) == 2
+    for ns in rl:
+        assert (ns.use_vllm, ns.vllm_mode, ns.vllm_server_host, ns.vllm_server_port) == (True, "server", ["127.0.0.1"], [8123])
+    (server,) = dry_run("rollout_server.sh", ROLLOUT_PORT="8123", CUDA_VISIBLE_DEVICES="4,5,6,7")
+    ns = validate_swift(swift_parsers, server)
+    assert (ns.port, ns.vllm_data_parallel_size) == (8123, 4)
+    assert "NPROC_PER_NODE" not in server.env
+
+
+def test_paper_pipeline_chains_the_stages(swift_parsers):
+    from swift_plugins.editgrpo.cli import build_parser
+
+    lines = dry_run("paper.sh", DATASET="padchest-gr", NPROC_PER_NODE="8", VLLM_MODE="none")
+    swift_lines = [c for c in lines if c.program == "swift"]
+    assert [c.args[0] for c in swift_lines] == ["sft", "rlhf", "rlhf"]
+    sft, edit, base = (validate_swift(swift_parsers, c) for c in swift_lines)
+    assert edit.model.startswith(sft.output_dir) and base.model.startswith(sft.output_dir)
+    assert edit.use_vllm is False and {edit.output_dir, base.output_dir} == {
+        sft.output_dir.replace("/sft", "/editgrpo"), sft.output_dir.replace("/sft", "/drgrpo")}
+    infers = [c for c in lines if c.program == "env" and "infer.sh" in c.args[1 + c.args.index("bash")]]
+    assert [Command({}, "", c.args).flag("model").rsplit("/", 2)[1] for c in infers] == ["sft", "editgrpo", "drgrpo"]
+    (evaluate,) = [c for c in lines if c.program == "bash" and c.args[0].endswith("evaluate.sh")]
+    args = build_parser().parse_args(["eval", *evaluate.args[1:]])
+    assert args.names == "sft,editgrpo,drgrpo" and len(args.results) == 3
