@@ -137,18 +137,20 @@ class TransformersJudge:
     def __init__(
         self,
         model_dir: str | Path,
-        device: str = "cpu",
+        device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 8,
         max_new_tokens: int = 1024,
     ):
+        from rewards import resolve_device
+
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").is_file():
             raise FileNotFoundError(
                 f"GREEN judge: {self.model_dir} has no config.json; expected a Hugging Face causal-LM "
                 "directory such as StanfordAIMI/GREEN-radllama2-7b downloaded with `huggingface-cli download`"
             )
-        self.device, self.dtype = device, dtype
+        self.device, self.dtype = resolve_device(device), dtype
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self._model = self._tokenizer = None
 
@@ -277,7 +279,7 @@ class GreenConfig:
     endpoint: str | None = None
     endpoint_model: str | None = None
     api_key: str | None = None
-    device: str = "cpu"
+    device: str = "auto"  # cuda when available
     dtype: str = "auto"
     batch_size: int = 8
     max_new_tokens: int = 1024
@@ -291,7 +293,7 @@ class GreenConfig:
         values.setdefault("endpoint", env.get("EDITGRPO_GREEN_ENDPOINT") or None)
         values.setdefault("endpoint_model", env.get("EDITGRPO_GREEN_ENDPOINT_MODEL") or None)
         values.setdefault("api_key", env.get("EDITGRPO_GREEN_API_KEY") or None)
-        values.setdefault("device", env.get("EDITGRPO_DEVICE") or "cpu")
+        values.setdefault("device", env.get("EDITGRPO_DEVICE") or "auto")
         model_dir = values.get("model_dir") or env.get("EDITGRPO_GREEN_DIR")
         if not model_dir and not values["endpoint"] and env.get("EDITGRPO_MODELS_DIR"):
             default = Path(env["EDITGRPO_MODELS_DIR"]) / "GREEN-radllama2-7b"
