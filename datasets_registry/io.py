@@ -7,8 +7,9 @@ recognised and skipped (`non_utf8_text`) while the rest of the file is still rea
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
-import hashlib
+import io
 import json
 import re
 from collections import Counter
@@ -82,14 +83,18 @@ def read_report_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-def write_placeholder_image(path: Path) -> None:
-    """A small grey-level PNG whose pattern depends on the file name (deterministic)."""
+@functools.lru_cache(maxsize=2)
+def _placeholder_bytes(image_format: str) -> bytes:
+    """A small grey gradient (an X-ray stand-in), encoded once per format."""
     from PIL import Image
 
-    seed = hashlib.sha256(path.name.encode()).digest()
-    image = Image.new("L", (PLACEHOLDER_SIZE, PLACEHOLDER_SIZE))
-    image.putdata([(x * 4 + y * (seed[0] % 7 + 1) + seed[1]) % 256
-                   for y in range(PLACEHOLDER_SIZE) for x in range(PLACEHOLDER_SIZE)])
+    image = Image.linear_gradient("L").resize((PLACEHOLDER_SIZE, PLACEHOLDER_SIZE)).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def write_placeholder_image(path: Path) -> None:
+    """Writes a placeholder image in the format the file name asks for (JPEG for .jpg/.jpeg, else PNG)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-    image.convert("RGB").save(path, format="JPEG" if is_jpeg else "PNG")
+    path.write_bytes(_placeholder_bytes("JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"))
