@@ -38,7 +38,7 @@ SFT_EPOCHS="${SFT_EPOCHS:-$_sft_epochs}"
 RL_MAX_STEPS="${RL_MAX_STEPS:-$_rl_steps}"
 
 # ---- model, template and images ---------------------------------------------------------------
-export EDITGRPO_MODELS_DIR="${EDITGRPO_MODELS_DIR:-$REPO_ROOT/models}"
+export EDITGRPO_MODELS_DIR="${EDITGRPO_MODELS_DIR:-$HOME/.cache/editgrpo/models}"  # as rewards/paths.py
 BASE_MODEL="${BASE_MODEL:-$EDITGRPO_MODELS_DIR/Qwen2.5-VL-3B-Instruct}"
 TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
 export MAX_PIXELS="${MAX_PIXELS:-401408}"   # read by qwen_vl_utils / swift's Qwen2.5-VL template
