@@ -255,3 +255,20 @@ def test_infer_script_and_eval_on_real_swift_infer_output(tmp_path, tiny_model_d
     assert document["sources"]["tiny"]["decoding"]["max_new_tokens"] == 12
     assert document["counts"]["tiny"]["n"] == 3
     assert document["runs"]["tiny"]["avg"] is not None
+
+
+def test_evaluate_script_defaults_to_the_reference_cleaning(tmp_path, two_runs):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "run" / "evaluate.sh"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        ["bash", str(script), "--out", str(out), *map(str, two_runs), "--metrics", "rouge_l", "--no-progress"],
+        env={**os.environ, "BACKEND": "rules"}, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["clean"] == "reference" and settings["backend"] == "rules"
+    assert "| impression |" in done.stdout

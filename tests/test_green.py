@@ -214,3 +214,6 @@ def test_eval_cli_scores_green_through_an_endpoint_and_averages_it(tmp_path, fak
     assert document["counts"]["copy"]["green_unparsed"] == 0
     assert document["settings"]["green"] == f"endpoint {fake_endpoint} (model green)"
     assert len(FakeJudgeHandler.requests) == 5
+    sample = json.loads((out / "per_sample.jsonl").read_text().splitlines()[0])
+    assert sample["green"] == 1.0 and sample["green_parsed"] == 1.0 and sample["green_significant_errors"] == 0.0
+    assert sample["green_matched"] == len([s for s in rows[0]["findings"].split(".") if s.strip()])

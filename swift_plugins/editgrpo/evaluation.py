@@ -418,10 +418,9 @@ class GreenRunner(MetricRunner):
 
     def run(self, hyps: list[str], refs: list[str], advance: Progress = lambda n: None) -> MetricOutput:
         values, components = _score_in_chunks(self.scorer, hyps, refs, advance)
+        per_sample = {"green": values, **{f"green_{key}": column for key, column in components.items()}}
         return MetricOutput(
-            {"green": mean(values)},
-            {"green": values},
-            {"green_unparsed": sum(1 for parsed in components["parsed"] if not parsed)},
+            {"green": mean(values)}, per_sample, {"green_unparsed": sum(1 for parsed in components["parsed"] if not parsed)}
         )
 
 
