@@ -160,19 +160,25 @@ def build_radgraph(models_dir: Path, corpus: Sequence[str], size: str = "tiny", 
     _write_allennlp_vocabulary(out / "vocabulary", model_type)
     model = build_dygie(out, encoder_dir)
     fill_random_(model, seed)
-    _sparsify_ner(model)
     torch.save(model.state_dict(), out / "weights.th")
+    _calibrate_ner(out, encoder_dir, list(corpus)[:48])
     return out
 
 
-def _sparsify_ner(model: torch.nn.Module, weight_scale: float = 0.3, bias: float = -1.0) -> None:
-    """Let the null label win most spans: a random NER head otherwise tags nearly every span."""
+def _calibrate_ner(radgraph_dir: Path, encoder_dir: Path, texts: list[str], labelled_fraction: float = 0.06) -> None:
+    """Shift the NER head's bias so ~6 % of spans get a label (a random head tags nearly all, or none)."""
+    from .radgraph import RadGraphModel
+
+    annotator = RadGraphModel(radgraph_dir, encoder_dir)
+    heads = [m for name, m in annotator.model.named_modules() if re.fullmatch(r"_ner\._ner_scorers\.[^.]+\.1\._module", name)]
+    scores: list[torch.Tensor] = []
+    handle = heads[0].register_forward_hook(lambda _m, _i, output: scores.append(output.detach().max(dim=-1).values.flatten()))
+    annotator.annotate(texts)
+    handle.remove()
+    threshold = torch.quantile(torch.cat(scores), 1.0 - labelled_fraction)
     with torch.no_grad():
-        for name, param in model.named_parameters():
-            if re.fullmatch(r"_ner\._ner_scorers\..*\.1\._module\.weight", name):
-                param.mul_(weight_scale)
-            elif re.fullmatch(r"_ner\._ner_scorers\..*\.1\._module\.bias", name):
-                param.fill_(bias)
+        heads[0].bias.sub_(threshold)
+    torch.save(annotator.model.state_dict(), radgraph_dir / "weights.th")
 
 
 def _write_allennlp_vocabulary(vocab_dir: Path, dataset: str) -> None:

@@ -10,8 +10,8 @@ source shared with the edit engine).
 
 Differences from the package, on purpose:
 * upstream drops texts without a sentence of >= 3 characters before NER, which shifts every
-  later score onto the wrong pair (4 pairs in, 2 scores out); here every pair keeps its slot
-  (such a text has no entities -> 0.5);
+  later score onto the wrong pair (4 pairs in, 2 scores out); here such a text keeps its slot
+  and, as upstream intends, has no entities (-> 0.5);
 * NER runs on the whole report as one sequence (the analyzer contract, spec §2) instead of
   medspacy sentences; entity embeddings use the [CLS] vector with 30 tokens, as upstream.
 """
@@ -23,12 +23,18 @@ from typing import Any
 import numpy as np
 
 from swift_plugins.editgrpo.entities import EntityAnalyzer, ReportAnalysis
+from swift_plugins.editgrpo.sentences import split_sentences
 from swift_plugins.editgrpo.matching import AFFINITY_MATRIX, NEGATION_WEIGHT, opposite_polarity_matrix, similarity_matrix, type_indices
 
 from .base import AnnotatingScorer
 
 NO_ENTITY_SCORE = 0.5
 RATE_EMBED_MAX_LENGTH = 30  # RaTEScore's max_length for entity phrases
+
+
+def has_rate_sentence(text: str) -> bool:
+    """RaTEScore only runs NER on sentences with a word and at least 3 characters."""
+    return any(len(s) >= 3 and s.split() for s in split_sentences(text))
 
 
 def directional_score(src_types: list[str], src_emb: np.ndarray, tgt_types: list[str], tgt_emb: np.ndarray) -> float:
@@ -69,7 +75,11 @@ class RaTEScorer(AnnotatingScorer[ReportAnalysis]):
         return _load_analyzer(self._backend, self._options)
 
     def annotate(self, texts: list[str]) -> list[ReportAnalysis]:
-        return self.analyzer.analyze(texts)
+        """Texts without a sentence RaTEScore would read (>= 3 characters) get no entities and skip the models."""
+        readable = [i for i, t in enumerate(texts) if has_rate_sentence(t)]
+        analyses = dict(zip(readable, self.analyzer.analyze([texts[i] for i in readable]))) if readable else {}
+        return [analyses.get(i) or ReportAnalysis(t, tuple(split_sentences(t)), (), np.zeros((0, 1), np.float32))
+                for i, t in enumerate(texts)]
 
     def compare(self, hyp: ReportAnalysis, ref: ReportAnalysis) -> dict[str, float]:
         return rate_scores(hyp, ref)

@@ -24,6 +24,17 @@ def _make_goldens():
     return module
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core box: thread synchronisation costs more than the maths."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def parity_models(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("parity_models")

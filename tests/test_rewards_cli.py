@@ -1,0 +1,54 @@
+"""`editgrpo score` and `editgrpo check-weights`."""
+from __future__ import annotations
+
+import json
+
+from swift_plugins.editgrpo.cli import main
+
+
+def test_score_rules_backend_writes_one_row_per_pair(tmp_path, iu_findings, capsys):
+    hyps = [iu_findings[0].replace("\n", "\\n"), "", "ok", iu_findings[2]]
+    refs = [iu_findings[0], iu_findings[1], iu_findings[1], iu_findings[3]]
+    (tmp_path / "h.txt").write_text("\n".join(hyps) + "\n")
+    (tmp_path / "r.txt").write_text("\n".join(refs) + "\n")
+    out = tmp_path / "out" / "scores.jsonl"
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out),
+                 "--backend", "rules", "--batch-size", "3"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1, 2, 3]
+    for row in rows:
+        assert row["backend"] == "rules"
+        parts = [row["chexbert_micro_f1_14"], row["radgraph_partial_f1"], row["ratescore"]]
+        assert row["clinical"] == sum(parts)
+    assert rows[0]["clinical"] > rows[1]["clinical"]
+    assert "PROXIES" in capsys.readouterr().out
+
+
+def test_score_subset_of_metrics_and_mismatched_files(tmp_path, iu_findings):
+    (tmp_path / "h.txt").write_text(iu_findings[0] + "\n")
+    (tmp_path / "r.txt").write_text(iu_findings[1] + "\n" + iu_findings[2] + "\n")
+    out = tmp_path / "o.jsonl"
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out), "--backend", "rules"]) == 2
+    (tmp_path / "r.txt").write_text(iu_findings[1] + "\n")
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out),
+                 "--backend", "rules", "--metrics", "chexbert"]) == 0
+    row = json.loads(out.read_text())
+    assert set(row) == {"index", "chexbert_micro_f1_14", "clinical", "backend"}
+
+
+def test_score_real_backend_without_weights_exits_1(tmp_path, capsys):
+    (tmp_path / "h.txt").write_text("No effusion.\n")
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "h.txt"), "--out", str(tmp_path / "o"),
+                 "--backend", "real", "--models-dir", str(tmp_path / "none")]) == 1
+    assert "chexbert.pth" in capsys.readouterr().out
+
+
+def test_check_weights(tmp_path, capsys):
+    assert main(["check-weights", "--models-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "radgraph-xl.tar.gz" in out and "Angelakeke/RaTE-NER-Deberta" in out
+    from rewards.random_models import build_chexbert
+
+    build_chexbert(tmp_path, ["No acute cardiopulmonary abnormality.", "Heart size is normal."])
+    assert main(["check-weights", "--models-dir", str(tmp_path), "--metrics", "chexbert"]) == 0
+    assert "ok  chexbert" in capsys.readouterr().out

@@ -1,0 +1,66 @@
+"""The ORMs through ms-swift's own reward path (registry lookup, `compute_rewards_per_func`)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def rules_env(monkeypatch):
+    monkeypatch.setenv("EDITGRPO_REWARD_BACKEND", "rules")
+
+
+def swift_reward_funcs(names):
+    """As GRPOTrainer._prepare_rewards: look the names up in swift's `orms` and instantiate with args."""
+    from swift.rewards import orms
+
+    from rewards.orms import register_orms
+
+    register_orms()
+    return [orms[name](args=None) for name in names]
+
+
+def samples(completions, solutions):
+    from swift.rl_core.data import GRPOSample
+
+    return [GRPOSample(messages=[{"role": "user", "content": "<image>Describe the findings."}, {"role": "assistant", "content": c}],
+                       extra={"solution": s}, prompt_id=f"p{i // 5}") for i, (c, s) in enumerate(zip(completions, solutions))]
+
+
+def test_swift_reward_path_with_bad_completions(rules_env, iu_findings):
+    from swift.rl_core.grpo_algorithm import compute_rewards_per_func
+
+    names = ["editgrpo_radgraph", "editgrpo_chexbert", "editgrpo_ratescore", "editgrpo_clinical"]
+    funcs = swift_reward_funcs(names)
+    refs = [iu_findings[10]] * 5 + [iu_findings[11]] * 5
+    completions = [iu_findings[10], "", "ok", "Keine akuten Befunde.", " ".join(iu_findings[:400]),
+                   iu_findings[11], iu_findings[12], iu_findings[11] + "<|im_end|>", "No acute disease.", iu_findings[10]]
+    rewards = compute_rewards_per_func(samples(completions, refs), funcs, None, device=torch.device("cpu"))
+    assert rewards.shape == (10, 4)
+    assert torch.isfinite(rewards).all()
+    torch.testing.assert_close(rewards[:, 3], rewards[:, :3].sum(dim=1))
+    assert rewards[0, 3] == pytest.approx(3.0, abs=1e-6) and rewards[5, 3] == pytest.approx(3.0, abs=1e-6)
+    assert rewards[7, 3] == pytest.approx(rewards[5, 3].item())  # EOS strings are not report text
+    assert rewards[1, 3] < rewards[0, 3]
+    clinical = funcs[3]
+    assert set(clinical.last_components) == {"radgraph_partial_f1", "chexbert_micro_f1_14", "ratescore"}
+    assert [type(f).__name__ for f in funcs] == ["EditGRPORadGraph", "EditGRPOCheXbert", "EditGRPORaTEScore", "EditGRPOClinical"]
+
+
+def test_orm_without_solution_column_scores_against_empty(rules_env):
+    from rewards.orms import EditGRPOClinical
+
+    values = EditGRPOClinical()(["No pneumothorax.", ""], trainer_state=None)
+    assert len(values) == 2 and all(math.isfinite(v) for v in values)
+
+
+def test_orms_share_scorers_and_caches(rules_env, iu_findings):
+    from rewards.orms import EditGRPOCheXbert, EditGRPOClinical, shared_scorers
+
+    EditGRPOClinical()(iu_findings[:5], solution=[iu_findings[20]] * 5)
+    scorer = shared_scorers()["chexbert"]
+    hits = scorer.recent.hits
+    EditGRPOCheXbert()(iu_findings[:5], solution=[iu_findings[20]] * 5)
+    assert scorer.recent.hits >= hits + 5  # the second ORM found the rollouts annotated
