@@ -76,15 +76,18 @@ def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence
 def swift_command(
     subcommand: str,
     model_dir: str | Path,
-    output_dir: str | Path,
+    output_dir: str | Path | None,
     args: Iterable[str] = (),
     plugin: str | Path | None = PLUGIN,
     nproc: int = 1,
     env: dict[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """(argv, environment) for `swift <subcommand>` on the tiny model, offline, on CPU."""
+    """(argv, environment) for `swift <subcommand>` on the tiny model, offline, on CPU
+    (`output_dir` None for commands without one, e.g. `infer`)."""
     swift = str(Path(sys.executable).with_name("swift"))
-    argv = [swift, subcommand, "--model", str(model_dir), "--output_dir", str(output_dir), *args]
+    argv = [swift, subcommand, "--model", str(model_dir), *args]
+    if output_dir is not None:
+        argv += ["--output_dir", str(output_dir)]
     if plugin is not None:
         argv += ["--external_plugins", str(plugin)]
     environment = {**os.environ, **OFFLINE_ENV, **(env or {})}

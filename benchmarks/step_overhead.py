@@ -1,0 +1,71 @@
+"""Wall time per GRPO step: EditGRPO vs Dr.GRPO in real `swift rlhf`, and the time inside the edit hook.
+
+Both runs use the same tiny Qwen2.5-VL, IU-XRay studies, seed and flags (run/rl_common.sh's
+Dr.GRPO flags; offline lexicon analyzer and rules rewards); only EDITGRPO_EDITS differs. Step
+time is swift's own `step_time` per optimizer step (first step dropped: warm-up); hook time is
+`editgrpo/hook_seconds` (gather + analysis + edits + re-tokenisation, inside
+`_generate_completions`). Goal: hook <= 3 % of the step.
+
+    python benchmarks/step_overhead.py [--steps 6] [--generations 4] [--prompts 4] [--max-new 64] [--nproc 1]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from swift_plugins.editgrpo.tiny_model import build_tiny_model  # noqa: E402
+from swift_plugins.editgrpo.tiny_run import (grpo_args, logged_steps, run, swift_command,  # noqa: E402
+                                             write_iu_dataset)
+
+
+def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> dict[str, float]:
+    argv, env = swift_command(
+        "rlhf", model, out, grpo_args(dataset, args.generations, args.prompts, args.max_new, args.steps, args.nproc),
+        nproc=args.nproc, env={"EDITGRPO_EDITS": edits})
+    result = run(argv, env, timeout=3600)
+    if result.returncode != 0:
+        raise SystemExit(f"swift rlhf (EDITGRPO_EDITS={edits}) failed:\n{result.stderr[-4000:]}")
+    steps = logged_steps(out)[1:]  # drop the warm-up step
+    step_times = [float(s["step_time"]) for s in steps]
+    hook = [float(s.get("editgrpo/hook_seconds", 0.0)) for s in steps]
+    return {"step": statistics.mean(step_times), "step_sd": statistics.stdev(step_times) if len(steps) > 1 else 0.0,
+            "hook": statistics.mean(hook), "edited": statistics.mean(float(s.get("editgrpo/edited_fraction", 0.0))
+                                                                      for s in steps)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--prompts", type=int, default=4, help="groups per optimizer step")
+    parser.add_argument("--max-new", type=int, default=64, help="max_completion_length")
+    parser.add_argument("--nproc", type=int, default=1)
+    args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (the first step is dropped)")
+
+    with tempfile.TemporaryDirectory(prefix="step_overhead_") as tmp:
+        work = Path(tmp)
+        model = build_tiny_model(work / "model")
+        dataset = write_iu_dataset(work / "data", args.prompts * args.steps)
+        results = {name: measure(model, dataset, work / name, edits, args)
+                   for name, edits in (("EditGRPO", "on"), ("Dr.GRPO", "off"))}
+
+    base = results["Dr.GRPO"]["step"]
+    print(f"tiny Qwen2.5-VL, G={args.generations}, {args.prompts} prompts/step, {args.max_new} new tokens, "
+          f"{args.nproc} process(es), {args.steps - 1} timed steps each")
+    print(f"{'run':<10} {'step s':>8} {'sd':>6} {'vs Dr.GRPO':>11} {'hook s':>8} {'hook %':>7} {'edited':>7}")
+    for name, r in results.items():
+        print(f"{name:<10} {r['step']:>8.3f} {r['step_sd']:>6.3f} {r['step'] / base - 1:>+10.1%} "
+              f"{r['hook']:>8.4f} {r['hook'] / r['step']:>7.2%} {r['edited']:>7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
