@@ -107,7 +107,9 @@ grad_accum_for() {
     echo $(( total / per_step ))
 }
 
-# Print (DRY_RUN=1) or run `swift SUBCOMMAND ARGS...` with the exported settings.
+# Print (DRY_RUN=1) or run `swift SUBCOMMAND ARGS...` with the exported settings. Runs swift with
+# `exec`, so it must be the recipe's last command: the shell then never reads the script file
+# again, and editing a recipe while a run is in progress cannot derail it.
 run_swift() {
     if [[ "${DRY_RUN:-0}" == 1 ]]; then
         local env_line=() name
@@ -119,5 +121,5 @@ run_swift() {
         return 0
     fi
     echo "+ swift $*" >&2
-    "$SWIFT" "$@"
+    exec "$SWIFT" "$@"
 }
