@@ -1,7 +1,8 @@
 """Property tests of the edit engine over random real IU-XRay pairs and garbage strings."""
+import os
 import random
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from swift_plugins.editgrpo.edits import EditOptions, edit_report
 from swift_plugins.editgrpo.lexicon import LexiconAnalyzer
@@ -24,11 +25,17 @@ options = st.builds(
     contradictions=st.sampled_from([None, True, False]),
     seed=st.integers(0, 2**31),
 )
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# EDITGRPO_HYPOTHESIS_EXAMPLES=4000 for a longer search
+SETTINGS = settings(max_examples=int(os.environ.get("EDITGRPO_HYPOTHESIS_EXAMPLES", "400")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
 @given(gen_text=report, ref_text=report, options=options)
+@example(  # regression: a sentence inserted by one op must not be replaced by the next (tau = 0)
+    gen_text=FINDINGS[0], ref_text=FINDINGS[0] + " 0",
+    options=EditOptions(ops_per_rollout=2, tau=0.0, match="paper", seed=0),
+)
 def test_edit_invariants(gen_text, ref_text, options):
     gen, ref = ANALYZER.analyze([gen_text, ref_text])
     result = edit_report(gen, ref, options)  # never raises

@@ -125,6 +125,10 @@ class _State:
     def present(self, sentence: str) -> bool:
         return sentence in self.slots or sentence in self.appended
 
+    def touchable(self, slot: int) -> bool:
+        """Neither this sentence nor its text (e.g. inserted elsewhere by an earlier op) was touched."""
+        return slot not in self.touched_slots and self.slots[slot] not in self.used_texts
+
 
 def edit_report(
     gen: ReportAnalysis,
@@ -199,7 +203,7 @@ class _Context:
     def contradiction(self, state: _State) -> EditOp | None:
         candidates = [
             (i, j) for i, j in self.match.contradictions
-            if self.gen_sentence(i) not in state.touched_slots
+            if state.touchable(self.gen_sentence(i))
             and self.ref.sentences[self.ref_sentence(j)] not in state.used_texts
             and self.ref.sentences[self.ref_sentence(j)] != self.gen.sentences[self.gen_sentence(i)]
         ]
@@ -215,7 +219,7 @@ class _Context:
             return None
         for i in self.match.false_positives:
             slot = self.gen_sentence(i)
-            if slot in state.touched_slots:
+            if not state.touchable(slot):
                 continue
             x = self.gen.sentences[slot]
             scope = [i] if self.options.fp_scope == "trigger" else \
@@ -233,7 +237,7 @@ class _Context:
     def fp_delete(self, state: _State) -> EditOp | None:
         for i in self.match.false_positives:
             slot = self.gen_sentence(i)
-            if slot in state.touched_slots:
+            if not state.touchable(slot):
                 continue
             old = state.slots[slot]
             state.slots[slot] = None
