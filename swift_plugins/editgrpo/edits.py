@@ -15,7 +15,10 @@ successful sentence operations, each trying in order and stopping at the first s
 4. ``fn_add``: a random FN entity whose reference sentence is unused; its sentence is appended
    unless already present (then the operation fails, as in the reference code);
 5. ``empty_guard`` (not counted in the budget): if nothing is left, an unused FN sentence is
-   appended; failing that the rollout is left unedited. A sentence is never touched twice.
+   appended; failing that the rollout is left unedited. A sentence is never touched twice
+   (by position or by text: a sentence inserted by one operation is not replaced later).
+   As in the reference, a replacement does not check whether y already occurs elsewhere in
+   the report, so an edit can repeat a generated sentence.
 
 Guards and bad input (defined, never an exception):
 
