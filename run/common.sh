@@ -38,8 +38,9 @@ SFT_EPOCHS="${SFT_EPOCHS:-$_sft_epochs}"
 RL_MAX_STEPS="${RL_MAX_STEPS:-$_rl_steps}"
 
 # ---- model, template and images ---------------------------------------------------------------
-export EDITGRPO_MODELS_DIR="${EDITGRPO_MODELS_DIR:-$HOME/.cache/editgrpo/models}"  # as rewards/paths.py
-BASE_MODEL="${BASE_MODEL:-$EDITGRPO_MODELS_DIR/Qwen2.5-VL-3B-Instruct}"
+# Scorer weights: the plugin reads EDITGRPO_MODELS_DIR itself (default ~/.cache/editgrpo/models,
+# rewards/paths.py); the policy is looked up in the same folder unless BASE_MODEL says otherwise.
+BASE_MODEL="${BASE_MODEL:-${EDITGRPO_MODELS_DIR:-$HOME/.cache/editgrpo/models}/Qwen2.5-VL-3B-Instruct}"
 TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
 export MAX_PIXELS="${MAX_PIXELS:-401408}"   # read by qwen_vl_utils / swift's Qwen2.5-VL template
 export MIN_PIXELS="${MIN_PIXELS:-262144}"
