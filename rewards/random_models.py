@@ -165,19 +165,36 @@ def build_radgraph(models_dir: Path, corpus: Sequence[str], size: str = "tiny", 
     return out
 
 
-def _calibrate_ner(radgraph_dir: Path, encoder_dir: Path, texts: list[str], labelled_fraction: float = 0.06) -> None:
-    """Shift the NER head's bias so ~6 % of spans get a label (a random head tags nearly all, or none)."""
+def _calibrate_ner(radgraph_dir: Path, encoder_dir: Path, texts: list[str]) -> None:
+    """Shift the NER and relation heads' biases so ~6 % of spans and ~5 % of span pairs get a label.
+
+    A random head tags nearly every span (or none), and random relations for nearly every pair
+    make decoding, not the model, the cost; trained RadGraph models are sparse like this.
+    """
     from .radgraph import RadGraphModel
 
     annotator = RadGraphModel(radgraph_dir, encoder_dir)
-    heads = [m for name, m in annotator.model.named_modules() if re.fullmatch(r"_ner\._ner_scorers\.[^.]+\.1\._module", name)]
-    scores: list[torch.Tensor] = []
-    handle = heads[0].register_forward_hook(lambda _m, _i, output: scores.append(output.detach().max(dim=-1).values.flatten()))
+    modules = dict(annotator.model.named_modules())
+    ner_head = next(m for n, m in modules.items() if re.fullmatch(r"_ner\._ner_scorers\.[^.]+\.1\._module", n))
+    relation = annotator.model._relation
+    relation_head = next(iter(relation._relation_scorers.values()))
+    ner_scores: list[torch.Tensor] = []
+    relation_scores: list[torch.Tensor] = []
+    hook = ner_head.register_forward_hook(lambda _m, _i, out: ner_scores.append(out.detach().max(dim=-1).values.flatten()))
+    compute = relation._compute_relation_scores
+
+    def capture(*args):  # final pair scores include both spans' mention scores; column 0 is the null label
+        out = compute(*args)
+        relation_scores.append(out[..., 1:].detach().max(dim=-1).values.flatten())
+        return out
+
+    relation._compute_relation_scores = capture
     annotator.annotate(texts)
-    handle.remove()
-    threshold = torch.quantile(torch.cat(scores), 1.0 - labelled_fraction)
+    hook.remove()
+    del relation._compute_relation_scores
     with torch.no_grad():
-        heads[0].bias.sub_(threshold)
+        ner_head.bias.sub_(torch.quantile(torch.cat(ner_scores).float(), 1.0 - 0.06))
+        relation_head.bias.sub_(torch.quantile(torch.cat(relation_scores).float(), 1.0 - 0.05))
     torch.save(annotator.model.state_dict(), radgraph_dir / "weights.th")
 
 

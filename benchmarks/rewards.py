@@ -1,0 +1,139 @@
+"""Composite clinical reward throughput for one GRPO step: batched + cached vs the reference style.
+
+One step = `--prompts` prompts x `--generations` rollouts (paper: 32 x 5 = 160 pairs), real
+IU-XRay reports as references and rollouts (each group repeats one rollout, as sampled groups
+often do), full-size random models of the real architectures (CheXbert = BERT-base + heads,
+RadGraph-XL = DyGIE++ on BERT-base, RaTE-NER = DeBERTa-v3-base, BioLORD = MPNet-base) on CPU.
+
+* ours: `ClinicalScorer(build_scorers(...)).score(hyps, refs)`: distinct texts annotated once,
+  batches of `--batch-size`, RadGraph several reports per forward pass; the reference LRU cache
+  starts empty (a step whose references were never seen). The next epoch's step (same
+  references, new rollouts) is shown too.
+* reference style (the EditGRPO reference: one HTTP request per pair): for each pair and each
+  metric, the hypothesis and the reference annotated in their own calls, no cache, no dedup.
+  It is timed on `--ref-pairs` pairs and extrapolated to the step (the table says so).
+
+    .venv/bin/python benchmarks/rewards.py                 # builds the models once under --models-dir
+    .venv/bin/python benchmarks/rewards.py --size tiny --prompts 4 --ref-pairs 5   # smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+IU_CSV = ROOT.parent / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
+
+
+def findings() -> list[str]:
+    with IU_CSV.open(newline="", encoding="utf-8") as handle:
+        return [row["findings"] for row in csv.DictReader(handle) if row["findings"].strip()]
+
+
+def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 0) -> tuple[list[str], list[str]]:
+    """References = reports[0:prompts]; rollouts = other reports (new ones each epoch), the last of each group a repeat."""
+    hyps, refs = [], []
+    pool = reports[1000:]
+    for p in range(prompts):
+        group = [pool[((epoch * prompts + p) * generations + g) % len(pool)] for g in range(generations - 1)]
+        hyps += group + [group[0]]
+        refs += [reports[p]] * generations
+    return hyps, refs
+
+
+def build_models(models_dir: Path, size: str, corpus: list[str]) -> None:
+    from rewards.random_models import build_chexbert, build_radgraph
+    from swift_plugins.editgrpo.rate_random import build_rate_models
+
+    if not (models_dir / "chexbert" / "chexbert.pth").is_file():
+        build_chexbert(models_dir, corpus, size)
+    if not (models_dir / "radgraph-xl" / "weights.th").is_file():
+        build_radgraph(models_dir, corpus, size)
+    if not (models_dir / "BioLORD-2023-C" / "config.json").is_file():
+        build_rate_models(models_dir, corpus, size=size)
+
+
+def reference_style(scorers: dict, hyps: list[str], refs: list[str]) -> float:
+    """One pair per call per metric, each side annotated on its own, nothing cached; returns seconds."""
+    from swift_plugins.editgrpo.sentences import normalize
+
+    start = time.perf_counter()
+    for hyp, ref in zip(hyps, refs):
+        for scorer in scorers.values():
+            scorer.compare(scorer.annotate([normalize(hyp)])[0], scorer.annotate([normalize(ref)])[0])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--generations", type=int, default=5)
+    parser.add_argument("--ref-pairs", type=int, default=16, help="pairs the reference style is timed on (then extrapolated)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--size", choices=("base", "tiny"), default="base")
+    parser.add_argument("--models-dir", type=Path, default=None, help="default: /tmp/editgrpo-bench-models-<size>")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+
+    import torch
+
+    import rewards
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reports = findings()
+    models_dir = args.models_dir or Path(f"/tmp/editgrpo-bench-models-{args.size}")
+    t0 = time.perf_counter()
+    build_models(models_dir, args.size, reports[:2000])
+    build_s = time.perf_counter() - t0
+    paths = rewards.ModelPaths.from_env(models_dir, environ={})
+    metrics = rewards.REWARD_METRICS
+
+    def fresh_scorers() -> dict:
+        return rewards.build_scorers(metrics, backend="real", paths=paths, device="cpu", batch_size=args.batch_size)
+
+    hyps, refs = step_pairs(reports, args.prompts, args.generations)
+    warm = fresh_scorers()
+    for scorer in warm.values():  # load every model once (the process-wide load is not part of a step)
+        scorer.score(reports[-2:], reports[-4:-2])
+
+    ours = fresh_scorers()
+    clinical = rewards.ClinicalScorer(ours)
+    per_metric: dict[str, float] = {}
+    start = time.perf_counter()
+    for name, scorer in ours.items():
+        t = time.perf_counter()
+        scorer.score(hyps, refs)
+        per_metric[name] = time.perf_counter() - t
+    ours_s = time.perf_counter() - start
+    next_hyps, _ = step_pairs(reports, args.prompts, args.generations, epoch=1)
+    start = time.perf_counter()
+    values = clinical.score(next_hyps, refs).values  # the next epoch: same references (cached), new rollouts
+    cached_s = time.perf_counter() - start
+    assert len(values) == len(hyps)
+
+    n_ref = min(args.ref_pairs, len(hyps))
+    ref_sample_s = reference_style(fresh_scorers(), hyps[:n_ref], refs[:n_ref])
+    ref_s = ref_sample_s * len(hyps) / n_ref
+
+    distinct = len(set(hyps) | set(refs))
+    print(f"composite reward (RadGraph + CheXbert + RaTEScore), {args.prompts} prompts x {args.generations} = {len(hyps)} pairs, "
+          f"{args.size} random models, CPU, torch threads {torch.get_num_threads()}, batch {args.batch_size}")
+    print(f"models built/loaded from {models_dir} (build {build_s:.0f} s, not timed below)")
+    print()
+    print(f"| arm | step time (s) | pairs/s | vs reference |")
+    print(f"|---|---|---|---|")
+    print(f"| reference style: 1 pair/call, no cache ({n_ref} pairs timed: {ref_sample_s:.1f} s, x{len(hyps) / n_ref:.1f}) "
+          f"| {ref_s:.1f} | {len(hyps) / ref_s:.2f} | 1.0x |")
+    print(f"| ours: batched, {distinct} distinct texts, cold cache | {ours_s:.1f} | {len(hyps) / ours_s:.2f} | {ref_s / ours_s:.1f}x |")
+    print(f"| ours: next epoch (new rollouts, references cached) | {cached_s:.1f} | {len(hyps) / cached_s:.2f} | {ref_s / cached_s:.1f}x |")
+    print()
+    print("ours per metric (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_metric.items()))
+
+
+if __name__ == "__main__":
+    main()
