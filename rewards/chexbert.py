@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .base import AnnotatingScorer, check_pairs, prf
+from .paths import is_hub_id
 
 CONDITIONS: tuple[str, ...] = (
     "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
@@ -53,7 +54,7 @@ class CheXbertModel(nn.Module):
     def from_config_dir(cls, bert_dir: Path) -> "CheXbertModel":
         from transformers import BertConfig
 
-        return cls(BertConfig.from_pretrained(str(bert_dir), local_files_only=True))
+        return cls(BertConfig.from_pretrained(str(bert_dir), local_files_only=not is_hub_id(bert_dir)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
         cls = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0, :]
@@ -89,7 +90,7 @@ class CheXbertLabeler:
     def __init__(self, checkpoint: Path, bert_dir: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(bert_dir), local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(bert_dir), local_files_only=not is_hub_id(bert_dir))
         model = CheXbertModel.from_config_dir(bert_dir)
         load_state_dict_strict(model, checkpoint)
         self.model = model.eval().to(device=device, dtype=dtype)

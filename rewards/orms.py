@@ -8,7 +8,8 @@ separately (swift then logs `rewards/<Name>/mean` for each and sums them) costs 
 passes: rollouts annotated by one ORM are found in the cache by the next.
 
 `editgrpo_clinical` returns the sum and keeps the parts of its last call in `last_components`
-(`{"radgraph_partial_f1": [...], ...}`); the trainer logs them as `rewards/<part>/mean`.
+(`{"radgraph_partial_f1": [...], ...}`); the trainer logs them as `rewards/<part>/mean` (the
+single-metric ORMs leave it empty: swift logs them under their class names).
 Every value is finite, one per completion, in order.
 """
 from __future__ import annotations
@@ -63,8 +64,10 @@ class _ScorerORM(_ORMBase):
     def __call__(self, completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs) -> list[float]:
         hyps = _texts(completions, len(completions))
         refs = _texts(solution, len(hyps))
-        result = self.scorer().score(hyps, refs)
-        self.last_components = {k: list(v) for k, v in result.components.items()}
+        scorer = self.scorer()
+        result = scorer.score(hyps, refs)
+        # only the composite's parts: swift already logs a single metric under the ORM's class name
+        self.last_components = {k: list(v) for k, v in result.components.items()} if isinstance(scorer, ClinicalScorer) else {}
         values = [finite(v) for v in result.values]
         if len(values) != len(hyps):
             raise RuntimeError(f"{type(self).__name__}: {len(values)} rewards for {len(hyps)} completions")

@@ -9,6 +9,8 @@ Layout under ``EDITGRPO_MODELS_DIR`` (each entry overridable by its own variable
     BioLORD-2023-C/           EDITGRPO_BIOLORD_DIR       HF FremyCompany/BioLORD-2023-C
     GREEN-radllama2-7b/       EDITGRPO_GREEN_DIR         HF StanfordAIMI/GREEN-radllama2-7b (evaluation only)
 
+A location may also be a Hugging Face hub id (e.g. EDITGRPO_BERT_DIR=google-bert/bert-base-uncased)
+for the directory-style models; it is accepted only when HF_HUB_OFFLINE is not set.
 A wrong local path otherwise surfaces as transformers' misleading "Repo id must be in the form"
 error after a ~30 s hub retry; the preflight names the metric, the file and where to get it.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +26,7 @@ from typing import Iterable
 DEFAULT_MODELS_DIR = Path("~/.cache/editgrpo/models")
 METRICS: tuple[str, ...] = ("chexbert", "radgraph", "ratescore", "green")
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "vocab.json", "sentencepiece.bpe.model")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
@@ -72,10 +76,17 @@ class ModelPaths:
         for candidate in candidates:
             if candidate.is_dir():
                 return candidate
-        return self.radgraph_dir.parent / Path(name).name
+        return Path(name) if is_hub_id(name) else self.radgraph_dir.parent / Path(name).name
 
     def as_dict(self) -> dict[str, str]:
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def is_hub_id(location: str | os.PathLike) -> bool:
+    """A hub id we may download from: not a local path, shaped owner/name, and the hub is not switched off."""
+    text = str(location)
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return not offline and not Path(text).expanduser().exists() and bool(_HUB_ID.fullmatch(text))
 
 
 def radgraph_encoder_name(radgraph_dir: Path) -> str:
@@ -99,6 +110,8 @@ class MissingWeightsError(FileNotFoundError):
 
 
 def _hf_dir_problem(path: Path) -> str | None:
+    if is_hub_id(path):
+        return None
     if not path.is_dir():
         return f"directory {path} does not exist"
     if not (path / "config.json").is_file():
@@ -110,7 +123,7 @@ def _hf_dir_problem(path: Path) -> str | None:
 
 def _hf_model_problem(path: Path) -> str | None:
     problem = _hf_dir_problem(path)
-    if problem is None and not any((path / name).is_file() for name in _WEIGHT_FILES):
+    if problem is None and not is_hub_id(path) and not any((path / name).is_file() for name in _WEIGHT_FILES):
         return f"no weights ({' or '.join(_WEIGHT_FILES)}) in {path}"
     return problem
 

@@ -230,3 +230,15 @@ def test_real_orm_on_tiny_models(models_dir, monkeypatch, iu_findings):
     parts = [cls()(hyps + [""], solution=refs + [refs[0]]) for cls in (orms.EditGRPORadGraph, orms.EditGRPOCheXbert, orms.EditGRPORaTEScore)]
     np.testing.assert_allclose(clinical, np.sum(parts, axis=0), atol=1e-9)
     assert len(clinical) == len(hyps) + 1 and all(math.isfinite(v) for v in clinical)
+
+
+def test_hub_ids_are_accepted_only_online(monkeypatch, models_dir):
+    from rewards.paths import is_hub_id, requirements
+
+    env = {"EDITGRPO_MODELS_DIR": str(models_dir), "EDITGRPO_BERT_DIR": "google-bert/bert-base-uncased"}
+    hub = ModelPaths.from_env(environ=env)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert is_hub_id(hub.bert_dir) and all(problem is None for _, problem in requirements(["chexbert"], hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MissingWeightsError, match="google-bert/bert-base-uncased"):
+        preflight(["chexbert"], hub)

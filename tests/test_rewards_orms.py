@@ -64,3 +64,11 @@ def test_orms_share_scorers_and_caches(rules_env, iu_findings):
     hits = scorer.recent.hits
     EditGRPOCheXbert()(iu_findings[:5], solution=[iu_findings[20]] * 5)
     assert scorer.recent.hits >= hits + 5  # the second ORM found the rollouts annotated
+
+
+def test_only_the_composite_reports_components(rules_env, iu_findings):
+    from rewards.orms import EditGRPOCheXbert
+
+    orm = EditGRPOCheXbert()
+    orm(iu_findings[:2], solution=iu_findings[2:4])
+    assert orm.last_components == {}
