@@ -1,12 +1,13 @@
 """Wall time per GRPO step: EditGRPO vs Dr.GRPO in real `swift rlhf`, and the time inside the edit hook.
 
 Both runs use the same tiny Qwen2.5-VL, IU-XRay studies, seed and flags (run/rl_common.sh's
-Dr.GRPO flags; offline lexicon analyzer and rules rewards); only EDITGRPO_EDITS differs. Step
-time is swift's own `step_time` per optimizer step (first step dropped: warm-up); hook time is
-`editgrpo/hook_seconds` (gather + analysis + edits + re-tokenisation, inside
+Dr.GRPO flags; offline lexicon analyzer and rules rewards); only EDITGRPO_EDITS differs. The
+runs alternate A B B A ... (`--rounds`) so that a drift in machine load hits both alike. Step
+time is swift's own `step_time` per optimizer step (each run's first step dropped: warm-up);
+hook time is `editgrpo/hook_seconds` (gather + analysis + edits + re-tokenisation, inside
 `_generate_completions`). Goal: hook <= 3 % of the step.
 
-    python benchmarks/step_overhead.py [--steps 6] [--generations 4] [--prompts 4] [--max-new 64] [--nproc 1]
+    python benchmarks/step_overhead.py [--rounds 2] [--steps 4] [--generations 4] [--prompts 2] [--max-new 32] [--nproc 1]
 """
 from __future__ import annotations
 
@@ -24,27 +25,31 @@ from swift_plugins.editgrpo.tiny_run import (grpo_args, logged_steps, run, swift
                                              write_iu_dataset)
 
 
-def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> list[dict]:
+    """The logged steps of one run, warm-up step dropped."""
     argv, env = swift_command(
         "rlhf", model, out, grpo_args(dataset, args.generations, args.prompts, args.max_new, args.steps, args.nproc),
         nproc=args.nproc, env={"EDITGRPO_EDITS": edits})
     result = run(argv, env, timeout=3600)
     if result.returncode != 0:
         raise SystemExit(f"swift rlhf (EDITGRPO_EDITS={edits}) failed:\n{result.stderr[-4000:]}")
-    steps = logged_steps(out)[1:]  # drop the warm-up step
-    step_times = [float(s["step_time"]) for s in steps]
-    hook = [float(s.get("editgrpo/hook_seconds", 0.0)) for s in steps]
-    return {"step": statistics.mean(step_times), "step_sd": statistics.stdev(step_times) if len(steps) > 1 else 0.0,
-            "hook": statistics.mean(hook), "edited": statistics.mean(float(s.get("editgrpo/edited_fraction", 0.0))
-                                                                      for s in steps)}
+    return logged_steps(out)[1:]
+
+
+def summarise(steps: list[dict]) -> dict[str, float]:
+    times = [float(s["step_time"]) for s in steps]
+    return {"step": statistics.mean(times), "step_sd": statistics.stdev(times) if len(times) > 1 else 0.0,
+            "hook": statistics.mean(float(s.get("editgrpo/hook_seconds", 0.0)) for s in steps),
+            "edited": statistics.mean(float(s.get("editgrpo/edited_fraction", 0.0)) for s in steps)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per configuration, interleaved A B B A")
+    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per run")
     parser.add_argument("--generations", type=int, default=4)
-    parser.add_argument("--prompts", type=int, default=4, help="groups per optimizer step")
-    parser.add_argument("--max-new", type=int, default=64, help="max_completion_length")
+    parser.add_argument("--prompts", type=int, default=2, help="groups per optimizer step")
+    parser.add_argument("--max-new", type=int, default=32, help="max_completion_length")
     parser.add_argument("--nproc", type=int, default=1)
     args = parser.parse_args()
     if args.steps < 2:
@@ -54,12 +59,16 @@ def main() -> int:
         work = Path(tmp)
         model = build_tiny_model(work / "model")
         dataset = write_iu_dataset(work / "data", args.prompts * args.steps)
-        results = {name: measure(model, dataset, work / name, edits, args)
-                   for name, edits in (("EditGRPO", "on"), ("Dr.GRPO", "off"))}
+        configs = [("EditGRPO", "on"), ("Dr.GRPO", "off")]
+        steps: dict[str, list[dict]] = {name: [] for name, _ in configs}
+        for round_ in range(args.rounds):
+            for name, edits in configs if round_ % 2 == 0 else configs[::-1]:
+                steps[name] += measure(model, dataset, work / f"{name}_{round_}", edits, args)
+        results = {name: summarise(found) for name, found in steps.items()}
 
     base = results["Dr.GRPO"]["step"]
     print(f"tiny Qwen2.5-VL, G={args.generations}, {args.prompts} prompts/step, {args.max_new} new tokens, "
-          f"{args.nproc} process(es), {args.steps - 1} timed steps each")
+          f"{args.nproc} process(es), {args.rounds} run(s) x {args.steps - 1} timed steps each")
     print(f"{'run':<10} {'step s':>8} {'sd':>6} {'vs Dr.GRPO':>11} {'hook s':>8} {'hook %':>7} {'edited':>7}")
     for name, r in results.items():
         print(f"{name:<10} {r['step']:>8.3f} {r['step_sd']:>6.3f} {r['step'] / base - 1:>+10.1%} "

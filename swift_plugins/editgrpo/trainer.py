@@ -80,7 +80,7 @@ class EditGRPOTrainer(GRPOTrainer):
                                                  match=self.editgrpo.match, fp_scope=self.editgrpo.fp_scope,
                                                  seed=self.editgrpo.seed)
         self.editgrpo_analyzer = self._build_analyzer() if self.editgrpo.edits else None
-        self._editgrpo_records: list[EditRecord] = []  # global records of the last training generation
+        # (edited, ops, source) of every global row of the last training batch, for completions.jsonl
         self._editgrpo_global_flags: list[tuple[bool, list, int]] | None = None
         for key in (EDITED_KEY, OPS_KEY, SOURCE_KEY):
             self._logs[key] = deque(maxlen=self.args.generation_batch_size)
