@@ -1,11 +1,13 @@
 """A tiny random Qwen2.5-VL checkpoint for tests and the CPU demo (no downloads).
 
 Same architecture and file layout as Qwen2.5-VL-3B-Instruct, so `swift sft/rlhf/infer --model DIR
---template qwen2_5_vl` load it unchanged, but a few million parameters:
+--template qwen2_5_vl` load it unchanged, but tiny (~20 M parameters, nearly all of them in the
+input and output embeddings):
 
 - model: `Qwen2_5_VLConfig`, text hidden 64 / 2 layers / 4 heads (2 kv), vision depth 2 /
   hidden 32 / out_hidden 64, vocab 151,936 (swift and the model hard-code Qwen's special ids
-  such as `<|image_pad|>` 151655, so the vocabulary cannot be smaller), ~20 M parameters;
+  such as `<|image_pad|>` 151655, so the vocabulary cannot be smaller), untied embeddings (tied
+  ones make a random model repeat its last token);
 - tokenizer: a byte-level BPE trained here on radiology text (IU-XRay reports + `corpus`) with
   Qwen2's normaliser, pre-tokenizer and decoder, its vocabulary padded with unreachable filler
   tokens so that Qwen's 22 special tokens land on their real ids (151643..151664);
