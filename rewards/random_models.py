@@ -161,11 +161,11 @@ def build_radgraph(models_dir: Path, corpus: Sequence[str], size: str = "tiny", 
     model = build_dygie(out, encoder_dir)
     fill_random_(model, seed)
     torch.save(model.state_dict(), out / "weights.th")
-    _calibrate_ner(out, encoder_dir, list(corpus)[:48])
+    _calibrate_heads(out, encoder_dir, list(corpus)[:48])
     return out
 
 
-def _calibrate_ner(radgraph_dir: Path, encoder_dir: Path, texts: list[str]) -> None:
+def _calibrate_heads(radgraph_dir: Path, encoder_dir: Path, texts: list[str]) -> None:
     """Shift the NER and relation heads' biases so ~6 % of spans and ~5 % of span pairs get a label.
 
     A random head tags nearly every span (or none), and random relations for nearly every pair

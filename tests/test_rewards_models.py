@@ -242,3 +242,20 @@ def test_hub_ids_are_accepted_only_online(monkeypatch, models_dir):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(MissingWeightsError, match="google-bert/bert-base-uncased"):
         preflight(["chexbert"], hub)
+
+
+def test_score_command_real_backend(models_dir, tmp_path, iu_findings):
+    import json
+
+    from swift_plugins.editgrpo.cli import main
+
+    (tmp_path / "h.txt").write_text("\n".join([iu_findings[0], "", iu_findings[2]]) + "\n")
+    (tmp_path / "r.txt").write_text("\n".join([iu_findings[0], iu_findings[1], iu_findings[3]]) + "\n")
+    out = tmp_path / "scores.jsonl"
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out),
+                 "--backend", "real", "--models-dir", str(models_dir), "--device", "cpu"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 and all(row["backend"] == "real" for row in rows)
+    for row in rows:
+        assert row["clinical"] == pytest.approx(row["chexbert_micro_f1_14"] + row["radgraph_partial_f1"] + row["ratescore"])
+    assert rows[0]["chexbert_micro_f1_14"] == 1.0  # identical texts, same labels
