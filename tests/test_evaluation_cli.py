@@ -194,7 +194,9 @@ def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, tin
     # identical texts get identical labels/graphs/entities whatever the weights
     samples = [json.loads(line) for line in (out / "per_sample.jsonl").read_text().splitlines()]
     copies = [s for s in samples if s["run"] == "copy"]
-    assert all(s["ratescore"] == pytest.approx(1.0) or s["ratescore"] == 0.5 for s in copies)
+    # RaTEScore of a text against itself: 0.5 without entities, else near 1 (below 1 only when the random
+    # NER gives one surface text two types, which upstream's formula then penalises slightly)
+    assert all(s["ratescore"] == 0.5 or 0.9 <= s["ratescore"] <= 1.0 + 1e-6 for s in copies)
     assert all(s["radgraph_partial_f1"] in (0.0, 1.0) for s in copies)
     assert "Backend: `real`; cleaning: `none`" in (out / "metrics.md").read_text()
 
