@@ -10,7 +10,8 @@ RadGraph-XL = DyGIE++ on BERT-base, RaTE-NER = DeBERTa-v3-base, BioLORD = MPNet-
   starts empty (a step whose references were never seen). The next epoch's step (same
   references, new rollouts) is shown too.
 * reference style (the EditGRPO reference: one HTTP request per pair): for each pair and each
-  metric, the hypothesis and the reference annotated in their own calls, no cache, no dedup.
+  metric, the hypothesis and the reference annotated in their own calls, no cache, no dedup
+  (the RaTE analyzer's phrase-vector cache, process-wide like its model, is switched off).
   It is timed on `--ref-pairs` pairs and extrapolated to the step (the table says so).
 
     .venv/bin/python benchmarks/rewards.py                 # builds the models once under --models-dir
@@ -101,6 +102,8 @@ def main() -> None:
     for scorer in warm.values():  # load every model once (the process-wide load is not part of a step)
         scorer.score(reports[-2:], reports[-4:-2])
 
+    phrases = warm["ratescore"].analyzer.embed_cache  # process-wide, like the model: start the step cold
+    phrases.clear()
     ours = fresh_scorers()
     clinical = rewards.ClinicalScorer(ours)
     per_metric: dict[str, float] = {}
@@ -116,6 +119,9 @@ def main() -> None:
     cached_s = time.perf_counter() - start
     assert len(values) == len(hyps)
 
+    phrase_stats = f"{len(phrases)} phrases, {phrases.hits} hits / {phrases.misses} misses"
+    phrases.clear()
+    phrases.capacity = 0
     n_ref = min(args.ref_pairs, len(hyps))
     ref_sample_s = reference_style(fresh_scorers(), hyps[:n_ref], refs[:n_ref])
     ref_s = ref_sample_s * len(hyps) / n_ref
@@ -133,6 +139,7 @@ def main() -> None:
     print(f"| ours: next epoch (new rollouts, references cached) | {cached_s:.1f} | {len(hyps) / cached_s:.2f} | {ref_s / cached_s:.1f}x |")
     print()
     print("ours per metric (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_metric.items()))
+    print(f"RaTE phrase-vector cache after both steps of ours: {phrase_stats}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Generic, Sequence, TypeVar
 
+from swift_plugins.editgrpo.inference import LRUCache
 from swift_plugins.editgrpo.sentences import normalize
 
 A = TypeVar("A")
@@ -63,39 +63,6 @@ def check_pairs(hyps: Sequence[str], refs: Sequence[str]) -> None:
         raise ValueError(f"got {len(hyps)} hypotheses but {len(refs)} references; pairs must align 1:1")
 
 
-class LRUCache(Generic[A]):
-    """A small ordered-dict LRU with hit/miss counters (benchmarks and tests read them)."""
-
-    def __init__(self, capacity: int):
-        self.capacity = max(0, int(capacity))
-        self._items: OrderedDict[str, A] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: str) -> A | None:
-        if key in self._items:
-            self._items.move_to_end(key)
-            self.hits += 1
-            return self._items[key]
-        self.misses += 1
-        return None
-
-    def put(self, key: str, value: A) -> None:
-        if self.capacity == 0:
-            return
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.hits = self.misses = 0
-
-
 class AnnotatingScorer(Scorer, Generic[A]):
     """Scores pairs by annotating distinct texts once (batched) and comparing annotations.
 
@@ -106,8 +73,8 @@ class AnnotatingScorer(Scorer, Generic[A]):
     headline: str
 
     def __init__(self, cache_size: int = 4096):
-        self.cache: LRUCache[A] = LRUCache(cache_size)  # references: recur for all G rollouts and every epoch
-        self.recent: LRUCache[A] = LRUCache(cache_size)  # hypotheses: the same rollouts scored by another ORM
+        self.cache: LRUCache[str, A] = LRUCache(cache_size)  # references: recur for all G rollouts and every epoch
+        self.recent: LRUCache[str, A] = LRUCache(cache_size)  # hypotheses: the same rollouts scored by another ORM
 
     @abstractmethod
     def annotate(self, texts: list[str]) -> list[A]: ...

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from swift_plugins.editgrpo.inference import length_batches
+
 from .base import AnnotatingScorer, check_pairs, prf
 from .paths import is_hub_id
 
@@ -105,10 +107,8 @@ class CheXbertLabeler:
     def classes(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         encoded = [self.encode(t) for t in texts]
         out = np.zeros((len(texts), len(CONDITIONS)), dtype=np.int64)
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         pad = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(order), max(1, batch_size)):
-            chunk = order[start:start + batch_size]
+        for chunk in length_batches([len(ids) for ids in encoded], batch_size):
             width = max(len(encoded[i]) for i in chunk)
             ids = torch.full((len(chunk), width), pad, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.long)

@@ -31,6 +31,8 @@ from typing import Sequence
 
 import torch
 
+from swift_plugins.editgrpo.inference import length_batches
+
 from .base import AnnotatingScorer, prf
 
 LEVELS: tuple[str, ...] = ("simple", "partial", "complete")
@@ -200,10 +202,10 @@ class RadGraphModel:
         from radgraph.utils import batch_to_device
 
         tokenized = [self.words(t) if t.strip() else [] for t in texts]
-        order = sorted((i for i, w in enumerate(tokenized) if w), key=lambda i: len(tokenized[i]))
         graphs: list[Graph] = [EMPTY_GRAPH] * len(texts)
-        for start in range(0, len(order), max(1, batch_size)):
-            chunk = order[start:start + batch_size]
+        words = [i for i, w in enumerate(tokenized) if w]
+        for batch in length_batches([len(tokenized[i]) for i in words], batch_size):
+            chunk = [words[b] for b in batch]
             with warnings.catch_warnings():  # the reader warns about one-word reports; the model handles them
                 warnings.simplefilter("ignore", UserWarning)
                 instance = self.reader.text_to_instance({"doc_key": "batch", "dataset": self.model_type,

@@ -3,15 +3,17 @@
 * NER: a DeBERTa-v2/v3 token classifier (``Angelakeke/RaTE-NER-Deberta``), BIO labels over the
   5 RaTE types (11 labels, read from the dir's ``config.json`` ``id2label``). The whole
   normalised report is one sequence, truncated at ``max_length`` (512) tokens: entities after
-  the cut are not found. Reports are batched (sorted by length to limit padding).
+  the cut are not found. Reports are tokenized once and batched by token count (least padding).
 * Span decoding follows the reference: ``B-X`` opens an entity, ``I-X`` extends an open ``X``,
   anything else closes it, and a stray ``I-X`` (no open ``X``) is dropped. The entity text is
   the report's own characters between the first and last token (fast-tokenizer offsets), so
   spans always align with `ReportAnalysis.text`.
 * Embeddings: an MPNet encoder (``FremyCompany/BioLORD-2023-C``), L2-normalised. ``pooling``:
   ``mean`` (default) = masked mean over real tokens, independent of batching; entity texts are
-  de-duplicated over the whole call and batched. ``unmasked_mean`` = the reference's mean over
-  padding too, computed like the reference (one batch per report) for exact reproduction.
+  de-duplicated over the whole call, batched by token count, and their vectors kept in an LRU
+  across calls (``embed_cache_size`` phrases, ~3 KB each at 768 dims). ``unmasked_mean`` = the
+  reference's mean over padding too, computed like the reference (one batch per report, never
+  cached) for exact reproduction.
   ``cls`` = the [CLS] vector (RaTEScore's own choice).
 
 Bad input: empty/whitespace-only reports get no entities and skip the models; non-ASCII text
@@ -27,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from .entities import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
+from .inference import LRUCache, length_batches
 from .sentences import normalize, split_sentences
 
 POOLINGS: tuple[str, ...] = ("mean", "unmasked_mean", "cls")
@@ -125,6 +128,7 @@ class RateAnalyzer:
         pooling: str = "mean",
         max_length: int = 512,
         embed_max_length: int = 128,
+        embed_cache_size: int = 16384,
     ):
         import torch
 
@@ -136,6 +140,7 @@ class RateAnalyzer:
         self.batch_size = batch_size
         self.max_length = max_length
         self.embed_max_length = embed_max_length
+        self.embed_cache: LRUCache[str, np.ndarray] = LRUCache(embed_cache_size)  # phrase -> vector (see `embed`)
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                    "cpu" if device == "auto" else device)
         if isinstance(dtype, str) and dtype not in DTYPES:
@@ -174,41 +179,49 @@ class RateAnalyzer:
         return [ReportAnalysis(t, s, e, m) for t, s, e, m in zip(texts, sentences, entities, embeddings)]
 
     def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
-        """NER spans per normalised text, batched by length."""
+        """NER spans per normalised text; each text tokenized once, batches sorted by token count."""
         import torch
 
         results: list[list[tuple[int, int, str]]] = [[] for _ in texts]
-        order = sorted((i for i, t in enumerate(texts) if t), key=lambda i: -len(texts[i]))
-        for first in range(0, len(order), self.batch_size):
-            batch = order[first:first + self.batch_size]
-            encoded = self.ner_tokenizer(
-                [texts[i] for i in batch], return_offsets_mapping=True, return_special_tokens_mask=True,
-                truncation=True, max_length=self.max_length, padding=True, return_tensors="pt",
-            )
-            offsets = encoded.pop("offset_mapping")
-            special = encoded.pop("special_tokens_mask").bool()
-            offsets[special] = 0
-            offsets[encoded["attention_mask"] == 0] = 0
+        present = [i for i, t in enumerate(texts) if t]
+        if not present:
+            return results
+        encoded = self.ner_tokenizer([texts[i] for i in present], return_offsets_mapping=True,
+                                     return_special_tokens_mask=True, truncation=True, max_length=self.max_length)
+        for batch in length_batches([len(ids) for ids in encoded["input_ids"]], self.batch_size):
+            inputs = _padded(self.ner_tokenizer, encoded, batch).to(self.device)
             with torch.inference_mode():
-                logits = self.ner_model(**{k: v.to(self.device) for k, v in encoded.items()}).logits
-            predicted = logits.argmax(dim=-1).cpu().tolist()
-            for row, index in enumerate(batch):
-                labels = [self.labels.get(p) for p in predicted[row]]
-                results[index] = decode_bio(labels, offsets[row].tolist(), texts[index])
+                predicted = self.ner_model(**inputs).logits.argmax(dim=-1).cpu().tolist()
+            for row, b in enumerate(batch):
+                offsets = [(0, 0) if special else span
+                           for span, special in zip(encoded["offset_mapping"][b], encoded["special_tokens_mask"][b])]
+                labels = [self.labels.get(p) for p in predicted[row][:len(offsets)]]
+                results[present[b]] = decode_bio(labels, offsets, texts[present[b]])
         return results
 
     def embed(self, phrases: Sequence[str]) -> np.ndarray:
-        """(len(phrases), dim) float32 L2-normalised; batching does not change the vectors
-        except with ``unmasked_mean``, where the batch is the reference's (all given phrases)."""
+        """(len(phrases), dim) float32 L2-normalised.
+
+        A phrase's vector depends only on the phrase (it is encoded on its own tokens; pooling and
+        max length are fixed per analyzer), so distinct phrases are encoded once, batched by token
+        count, and kept in an LRU (`embed_cache`): reports repeat "heart", "pleural effusion" all
+        the time. Except ``unmasked_mean``: the batch (all given phrases, the reference's) changes
+        the vectors, so it is computed as the reference does and never cached.
+        """
         if not phrases:
             return np.zeros((0, self.embed_model.config.hidden_size), dtype=np.float32)
         if self.pooling == "unmasked_mean":
-            return self._encode(list(phrases))
-        unique = sorted(set(phrases), key=len)
-        vectors = np.concatenate([self._encode(unique[i:i + self.batch_size])
-                                  for i in range(0, len(unique), self.batch_size)])
-        position = {p: i for i, p in enumerate(unique)}
-        return vectors[[position[p] for p in phrases]]
+            encoded = self._tokenize_phrases(phrases)
+            return self._encode(encoded, range(len(phrases)))
+        vectors = {p: self.embed_cache.get(p) for p in dict.fromkeys(phrases)}
+        missing = [p for p, vector in vectors.items() if vector is None]
+        if missing:
+            encoded = self._tokenize_phrases(missing)
+            for batch in length_batches([len(ids) for ids in encoded["input_ids"]], self.batch_size):
+                for b, vector in zip(batch, self._encode(encoded, batch)):
+                    vector = vectors[missing[b]] = vector.copy()  # a row of its own: the cache must not pin the batch
+                    self.embed_cache.put(missing[b], vector)
+        return np.stack([vectors[p] for p in phrases])
 
     def _entity_embeddings(self, per_report: list[list[str]]) -> list[np.ndarray]:
         if self.pooling == "unmasked_mean":
@@ -217,19 +230,28 @@ class RateAnalyzer:
         bounds = np.cumsum([0] + [len(p) for p in per_report])
         return [flat[bounds[i]:bounds[i + 1]] for i in range(len(per_report))]
 
-    def _encode(self, phrases: list[str]) -> np.ndarray:
+    def _tokenize_phrases(self, phrases: Sequence[str]):
+        return self.embed_tokenizer(list(phrases), truncation=True, max_length=self.embed_max_length)
+
+    def _encode(self, encoded, rows: Sequence[int]) -> np.ndarray:
+        """Pooled, L2-normalised float32 vectors of the tokenized phrases `rows`, run as one batch."""
         import torch
 
-        encoded = self.embed_tokenizer(phrases, padding=True, truncation=True, max_length=self.embed_max_length,
-                                       return_tensors="pt").to(self.device)
+        inputs = _padded(self.embed_tokenizer, encoded, rows).to(self.device)
         with torch.inference_mode():
-            hidden = self.embed_model(**encoded).last_hidden_state.float()
+            hidden = self.embed_model(**inputs).last_hidden_state.float()
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         elif self.pooling == "unmasked_mean":
             pooled = hidden.mean(dim=1)
         else:
-            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled.cpu().numpy().astype(np.float32)
+
+
+def _padded(tokenizer, encoded, rows: Sequence[int]):
+    """The model inputs of the tokenized texts `rows`, right-padded into one tensor batch."""
+    features = {name: [encoded[name][r] for r in rows] for name in tokenizer.model_input_names if name in encoded}
+    return tokenizer.pad(features, padding_side="right", return_tensors="pt")
