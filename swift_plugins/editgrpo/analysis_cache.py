@@ -9,11 +9,11 @@ text and the sentences, so two texts with the same key have the same analysis.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
 from .entities import EntityAnalyzer, ReportAnalysis
+from .inference import LRUCache
 from .sentences import split_sentences
 
 
@@ -39,7 +39,7 @@ class CachedAnalyzer:
         self.name = analyzer.name
         self.max_references = max_references
         self.stats = CacheStats()
-        self._references: OrderedDict[str, ReportAnalysis] = OrderedDict()
+        self._references: LRUCache[str, ReportAnalysis] = LRUCache(max_references)
 
     def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]:
         """Analyses in input order; each distinct text is sent to the analyzer once."""
@@ -53,13 +53,14 @@ class CachedAnalyzer:
     def analyze_references(self, references: Sequence[str]) -> list[ReportAnalysis]:
         """Like `analyze`, but analyses are kept across calls (LRU of `max_references`)."""
         keys = [analysis_key(r) for r in references]
-        known = {k: self._references[k] for k in dict.fromkeys(keys) if k in self._references}
-        missing = [k for k in dict.fromkeys(keys) if k not in known]
+        distinct = list(dict.fromkeys(keys))
+        known = {k: a for k in distinct if (a := self._references.get(k)) is not None}
+        missing = [k for k in distinct if k not in known]
         self.stats.reference_misses += len(missing)
         self.stats.reference_hits += len(keys) - len(missing)
         known.update(zip(missing, self.analyzer.analyze(missing)) if missing else ())
-        for key in dict.fromkeys(keys):
-            self._remember(key, known[key])
+        for key in distinct:  # recency follows this call's order
+            self._references.put(key, known[key])
         return [known[k] for k in keys]
 
     def analyze_pairs(
@@ -68,11 +69,3 @@ class CachedAnalyzer:
         if len(generated) != len(references):
             raise ValueError(f"{len(generated)} generated reports but {len(references)} references")
         return self.analyze(generated), self.analyze_references(references)
-
-    def _remember(self, key: str, analysis: ReportAnalysis) -> None:
-        if self.max_references == 0:
-            return
-        self._references[key] = analysis
-        self._references.move_to_end(key)
-        while len(self._references) > self.max_references:
-            self._references.popitem(last=False)
