@@ -13,7 +13,6 @@ by other IU-XRay reports. Rows:
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 import tempfile
@@ -23,18 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from datasets_registry.iu_xray import read_findings  # noqa: E402
 from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer  # noqa: E402
 from swift_plugins.editgrpo.edits import EditOptions, edit_report  # noqa: E402
 from swift_plugins.editgrpo.lexicon import LexiconAnalyzer  # noqa: E402
 from swift_plugins.editgrpo.selection import pair_rng  # noqa: E402
-
-IU_REPORTS = ROOT.parent / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
-
-
-def load_findings() -> list[str]:
-    with IU_REPORTS.open(newline="", encoding="utf-8") as handle:
-        return [row["findings"] for row in csv.DictReader(handle) if row["findings"].strip()]
-
 
 def make_pairs(findings: list[str], n_pairs: int, group_size: int, seed: int = 0) -> list[tuple[str, str]]:
     """n_pairs (gen, ref) pairs in groups of `group_size` rollouts sharing one reference."""
@@ -87,7 +79,7 @@ def main() -> None:
     parser.add_argument("--skip-model", action="store_true")
     args = parser.parse_args()
 
-    findings = load_findings()
+    findings = read_findings()
     pairs = make_pairs(findings, args.pairs, args.group_size)
     rows: list[tuple[str, int, float, float, str]] = []
 

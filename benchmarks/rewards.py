@@ -20,19 +20,14 @@ RadGraph-XL = DyGIE++ on BERT-base, RaTE-NER = DeBERTa-v3-base, BioLORD = MPNet-
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-IU_CSV = ROOT.parent / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
 
-
-def findings() -> list[str]:
-    with IU_CSV.open(newline="", encoding="utf-8") as handle:
-        return [row["findings"] for row in csv.DictReader(handle) if row["findings"].strip()]
+from datasets_registry.iu_xray import read_findings  # noqa: E402
 
 
 def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 0) -> tuple[list[str], list[str]]:
@@ -86,7 +81,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    reports = findings()
+    reports = read_findings()
     models_dir = args.models_dir or Path(f"/tmp/editgrpo-bench-models-{args.size}")
     t0 = time.perf_counter()
     build_models(models_dir, args.size, reports[:2000])

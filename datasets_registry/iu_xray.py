@@ -15,6 +15,7 @@ IU-XRay has no patient identifiers or dates, so there are no priors.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,9 @@ from .io import find_file, read_csv, read_json
 from .records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
 from .sections import clean_section
 
+# The real report text shipped beside the repository (shared/data/iu_xray): tests, benchmarks and
+# the tiny model's tokenizer read it; converters take any `--src`.
+SHARED_REPORTS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
 SPLIT_RATIO: tuple[tuple[str, int], ...] = (("train", 7), ("validation", 1), ("test", 2))
 IMAGE_DIRS: tuple[str, ...] = ("images/images_normalized", "images_normalized", "images")
 
@@ -102,3 +106,14 @@ def _load_r2gen(src: Path) -> LoadResult:
                 findings=clean_section(entry.get("report")),
             ))
     return result
+
+
+def read_report_rows(path: Path = SHARED_REPORTS_CSV) -> list[dict[str, str]]:
+    """Every row of a Kaggle `indiana_reports.csv`, in file order (the shared copy by default)."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_findings(path: Path = SHARED_REPORTS_CSV) -> list[str]:
+    """The non-empty FINDINGS sections of `indiana_reports.csv`, in file order."""
+    return [row["findings"] for row in read_report_rows(path) if row["findings"].strip()]

@@ -1,26 +1,25 @@
 """Shared fixtures: real IU-XRay report text and the tiny random Qwen2.5-VL checkpoint."""
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import pytest
 
+from datasets_registry.iu_xray import SHARED_REPORTS_CSV, read_report_rows
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-IU_XRAY_DIR = REPO_ROOT.parent / "shared" / "data" / "iu_xray"
+IU_XRAY_DIR = SHARED_REPORTS_CSV.parent
 
 
 def load_iu_reports() -> list[dict[str, str]]:
     """All 3,851 IU-XRay report rows (uid, findings, impression, indication, ...)."""
-    path = IU_XRAY_DIR / "indiana_reports.csv"
-    if not path.exists():
-        pytest.skip(f"IU-XRay reports not found at {path} (shared/data/iu_xray)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    if not SHARED_REPORTS_CSV.exists():
+        pytest.skip(f"IU-XRay reports not found at {SHARED_REPORTS_CSV} (shared/data/iu_xray)")
+    return read_report_rows()
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +41,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_qwen2_5_vl")
     build_tiny_model(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared 2-core box: thread synchronisation costs more than the maths.
+
+    Opt in per module: `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

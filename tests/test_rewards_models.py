@@ -16,18 +16,8 @@ import torch
 import rewards
 from rewards.paths import MissingWeightsError, ModelPaths, preflight
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CORPUS_SIZE = 300
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core box: thread synchronisation costs more than the maths."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 GOLDEN_DIR = Path(__file__).parent / "golden"
 GOLDENS = json.loads((GOLDEN_DIR / "parity.json").read_text())
 
@@ -22,17 +23,6 @@ def _make_goldens():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core box: thread synchronisation costs more than the maths."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

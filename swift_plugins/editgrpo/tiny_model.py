@@ -19,12 +19,11 @@ entity analyzers and edits something to work on in end-to-end tests.
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Iterable
 
-IU_REPORTS_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
+from datasets_registry.iu_xray import SHARED_REPORTS_CSV, read_report_rows
 
 QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|endoftext|>",  # 151643
@@ -85,13 +84,12 @@ CHAT_TEMPLATE = (
 def radiology_corpus(extra: Iterable[str] | None = None) -> list[str]:
     """IU-XRay findings/impressions/indications (when the shared data is present) plus `extra`."""
     texts: list[str] = []
-    if IU_REPORTS_CSV.exists():
-        with IU_REPORTS_CSV.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                texts.extend(row[key] for key in ("findings", "impression", "indication") if row[key].strip())
+    if SHARED_REPORTS_CSV.exists():
+        for row in read_report_rows():
+            texts.extend(row[key] for key in ("findings", "impression", "indication") if row[key].strip())
     texts.extend(t for t in (extra or ()) if t and t.strip())
     if not texts:
-        raise ValueError(f"no radiology text to train the tokenizer: {IU_REPORTS_CSV} missing and no corpus given")
+        raise ValueError(f"no radiology text to train the tokenizer: {SHARED_REPORTS_CSV} missing and no corpus given")
     return texts
 
 

@@ -8,7 +8,6 @@ run wrote.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .tiny_model import IU_REPORTS_CSV
+from datasets_registry.iu_xray import read_report_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py"
@@ -32,8 +31,7 @@ OFFLINE_ENV = {"EDITGRPO_ANALYZER": "lexicon", "EDITGRPO_REWARD_BACKEND": "rules
 
 def iu_reports(limit: int | None = None) -> list[dict[str, str]]:
     """IU-XRay rows with a FINDINGS section, in file order."""
-    with IU_REPORTS_CSV.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["findings"].strip()]
+    rows = [row for row in read_report_rows() if row["findings"].strip()]
     return rows[:limit] if limit is not None else rows
 
 

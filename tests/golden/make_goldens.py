@@ -22,7 +22,6 @@ ratescore-0.6.0 wheel: `pip download --no-deps ratescore==0.6.0`).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -30,7 +29,6 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-IU_CSV = ROOT.parent / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
 CORPUS_SIZE = 400  # IU-XRay findings the tiny tokenizers are built from
 SEED = 0
 TEXT_INDICES = (0, 3, 7, 12, 25, 40, 77, 101, 150, 222)
@@ -42,8 +40,10 @@ EXTRA_TEXTS = (
 
 
 def corpus() -> list[str]:
-    with IU_CSV.open(newline="", encoding="utf-8") as handle:
-        return [row["findings"] for row in csv.DictReader(handle) if row["findings"].strip()]
+    sys.path.insert(0, str(ROOT))
+    from datasets_registry.iu_xray import read_findings
+
+    return read_findings()
 
 
 def golden_texts(findings: list[str]) -> list[str]:
