@@ -30,12 +30,6 @@ def register() -> list[str]:
     TrainerFactory.TRAINER_MAPPING["grpo"] = TRAINER_PATH
     registered = [TRAINER_PATH]
     for module_name, function in REGISTRARS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue  # that part of the package is not installed
-        getattr(module, function)()
+        getattr(importlib.import_module(module_name), function)()
         registered.append(f"{module_name}.{function}")
     return registered
