@@ -62,6 +62,7 @@ class DemoConfig:
     rl_prompts_per_step: int = 4
     num_generations: int = 4
     rl_lr: float = 5e-5  # 2e-4 made both RL runs fall below SFT
+    edit_match: str = "affinity"  # EDITGRPO_MATCH of the EditGRPO run (affinity = reference code, paper)
     beta: float = 0.0  # no reference model on CPU: the KL term's forward pass is a third of a step
     temperature: float = 1.0
     max_completion_length: int = 64
@@ -263,6 +264,7 @@ def _rl_stage(method: str) -> Callable[[Context], None]:
             "BETA": str(c.beta),
             "TEMPERATURE": str(c.temperature),
             "MAX_COMPLETION_LENGTH": str(c.max_completion_length),
+            "EDITGRPO_MATCH": c.edit_match,
         }
         ctx.recipe(script, ["--save_strategy", "steps", "--save_steps", str(c.rl_steps),
                             "--seed", str(c.seed), "--data_seed", str(c.seed)], method, env)
@@ -305,7 +307,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("data", ("data",), _stage_data, ("n_train", "n_test", "seed")),
     Stage("tiny_model", ("tiny_model",), _stage_tiny_model),
     Stage("sft", ("sft",), _stage_sft, ("sft_steps", "sft_batch", "sft_lr", "seed")),
-    Stage("editgrpo", ("editgrpo",), _rl_stage("editgrpo"), RL_SETTINGS),
+    Stage("editgrpo", ("editgrpo",), _rl_stage("editgrpo"), (*RL_SETTINGS, "edit_match")),
     Stage("drgrpo", ("drgrpo",), _rl_stage("drgrpo"), RL_SETTINGS),
     *(Stage(f"infer_{m}", (f"infer/{m}.jsonl", f"infer/{m}.settings.json"), _infer_stage(m), ("infer_max_new_tokens",))
       for m in METHODS),

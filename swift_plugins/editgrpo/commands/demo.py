@@ -32,6 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         ("num-generations", int, "rollouts per prompt (G)"),
     ):
         parser.add_argument(f"--{name}", type=kind, help=f"{text} (overrides the profile)")
+    parser.add_argument("--edit-match", choices=("affinity", "paper"),
+                        help="entity matching of the EditGRPO run (EDITGRPO_MATCH; overrides the profile)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         config = profile(
             args.profile, n_train=args.n_train, n_test=args.n_test, seed=args.seed, sft_steps=args.sft_steps,
             rl_steps=args.rl_steps, rl_lr=args.rl_lr, num_generations=args.num_generations,
+            edit_match=args.edit_match,
         )
         run_demo(args.out, config, restart=args.restart, heartbeat=args.heartbeat)
     except DemoError as error:
