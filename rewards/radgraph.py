@@ -13,6 +13,12 @@ preprocessing) and add two things:
   One upstream bug needs a fix for that: relation decoding masks only the rows of a shorter
   sentence's padded span-pair matrix, not the columns, so padding slots would produce relations;
   we cut the matrix to the sentence's own spans (a no-op for one sentence per pass).
+* a factorised relation scorer: upstream builds every span pair's `[e_i, e_j, e_i * e_j]`
+  (k x k x 3 x 1,556 floats per sentence: 0.5 GB for a batch of 32 sixty-word reports) and runs
+  the relation feed-forward on it. Its first layer is linear, so `W [e_i, e_j, e_i*e_j] =
+  W_1 e_i + W_2 e_j + W_3 (e_i*e_j)`: the first two terms are computed once per span, only the
+  product per pair. Same function, a third of the FLOPs and memory (scores equal up to float
+  rounding; `tests/test_rewards_models.py` checks it against the upstream path).
 
 Reports are cut to `max_words` words before the model (span pairs grow quadratically; a
 10k-token text would otherwise need gigabytes).
@@ -110,13 +116,18 @@ def _build_inputs_with_special_tokens(self, ids_0, ids_1=None):
 
 
 _patch_lock = threading.Lock()
+UPSTREAM_RELATION_SCORING: dict = {}  # the replaced RelationExtractor methods, for the equivalence test
 
 
 @lru_cache(maxsize=1)
 def _install_compat() -> None:
-    """Tokenizer methods transformers 5 removed; relation decoding restricted to a sentence's own spans."""
+    """Tokenizer methods transformers 5 removed; relation decoding restricted to a sentence's own spans;
+    the factorised relation scorer (the upstream pair functions stay in `UPSTREAM_RELATION_SCORING`)."""
     from radgraph.allennlp.common import cached_transformers
     from radgraph.dygie.models.relation import RelationExtractor
+
+    UPSTREAM_RELATION_SCORING.update(pairs=RelationExtractor._compute_span_pair_embeddings,
+                                     scores=RelationExtractor._compute_relation_scores)
 
     predict_sentence = RelationExtractor._predict_sentence
 
@@ -125,6 +136,8 @@ def _install_compat() -> None:
         return predict_sentence(self, top_spans[:keep], relation_scores[:keep, :keep], num_spans_to_keep, sentence)
 
     RelationExtractor._predict_sentence = predict_own_spans
+    RelationExtractor._compute_span_pair_embeddings = staticmethod(SpanPairs)
+    RelationExtractor._compute_relation_scores = factorised_relation_scores
     original = cached_transformers.get_tokenizer
 
     def get_tokenizer(model_name: str, **kwargs):
@@ -138,6 +151,30 @@ def _install_compat() -> None:
         return tokenizer
 
     cached_transformers.get_tokenizer = get_tokenizer
+
+
+class SpanPairs:
+    """What upstream's `_compute_span_pair_embeddings` would expand: the (batch, k, dim) top-span embeddings, kept unexpanded."""
+
+    def __init__(self, top_span_embeddings: torch.Tensor):
+        self.embeddings = top_span_embeddings
+
+
+def factorised_relation_scores(self, pairs: SpanPairs, top_span_mention_scores: torch.Tensor) -> torch.Tensor:
+    """Upstream `_compute_relation_scores` on `[e_i, e_j, e_i * e_j]`, with the first linear layer split by block."""
+    feedforward = self._relation_feedforwards[self._active_namespace]
+    scorer = self._relation_scorers[self._active_namespace]
+    spans = pairs.embeddings
+    first = feedforward._linear_layers[0]
+    w_i, w_j, w_ij = first.weight.split(spans.size(-1), dim=1)
+    hidden = (torch.nn.functional.linear(spans, w_i, first.bias).unsqueeze(2)
+              + torch.nn.functional.linear(spans, w_j).unsqueeze(1)
+              + torch.nn.functional.linear(spans.unsqueeze(2) * spans.unsqueeze(1), w_ij))
+    hidden = feedforward._dropout[0](feedforward._activations[0](hidden))
+    for layer, activation, dropout in zip(feedforward._linear_layers[1:], feedforward._activations[1:], feedforward._dropout[1:]):
+        hidden = dropout(activation(layer(hidden)))
+    scores = scorer(hidden) + (top_span_mention_scores.unsqueeze(-1) + top_span_mention_scores.transpose(1, 2).unsqueeze(-1))
+    return torch.cat([scores.new_zeros(*scores.shape[:3], 1), scores], dim=-1)
 
 
 def _pin_encoder(config: dict, encoder_dir: Path) -> dict:

@@ -139,6 +139,27 @@ def test_text_cuts(paths, iu_findings):
     assert len(radgraph.model.words(long_text)) == DEFAULT_MAX_WORDS
 
 
+def test_factorised_relation_scores_match_upstream(paths, iu_findings, monkeypatch):
+    """The split first layer computes upstream's relation scores, and the graphs do not change."""
+    from radgraph.dygie.models.relation import RelationExtractor
+    from rewards.radgraph import UPSTREAM_RELATION_SCORING
+
+    model = fresh(paths, "radgraph").model
+    relation = model.model._relation
+    relation._active_namespace = next(iter(relation._relation_feedforwards))
+    spans, mention = torch.randn(3, 7, relation._relation_feedforwards[relation._active_namespace].input_dim // 3), torch.randn(3, 7, 1)
+    ours = relation._compute_relation_scores(relation._compute_span_pair_embeddings(spans), mention)
+    upstream = UPSTREAM_RELATION_SCORING["scores"](relation, UPSTREAM_RELATION_SCORING["pairs"](spans), mention)
+    torch.testing.assert_close(ours, upstream, rtol=1e-5, atol=1e-5)
+
+    reports = iu_findings[:24]
+    factorised = model.annotate(reports, batch_size=8)
+    monkeypatch.setattr(RelationExtractor, "_compute_span_pair_embeddings", staticmethod(UPSTREAM_RELATION_SCORING["pairs"]))
+    monkeypatch.setattr(RelationExtractor, "_compute_relation_scores", UPSTREAM_RELATION_SCORING["scores"])
+    assert model.annotate(reports, batch_size=8) == factorised
+    assert sum(len(e.relations) for g in factorised for e in g.entities) > 0  # the comparison covers relations
+
+
 def test_models_load_once_per_process(paths):
     a, b = fresh(paths, "chexbert"), fresh(paths, "chexbert")
     assert a.labeler is b.labeler
