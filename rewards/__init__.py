@@ -99,7 +99,8 @@ def build_scorers(
             from .ratescore import RATE_EMBED_MAX_LENGTH, RaTEScorer
 
             options = {"ner_dir": str(paths.rate_ner_dir), "embedder_dir": str(paths.biolord_dir), "device": device,
-                       "dtype": dtype, "batch_size": batch_size, "pooling": "cls", "embed_max_length": RATE_EMBED_MAX_LENGTH}
+                       "dtype": dtype, "batch_size": batch_size, "pooling": "cls", "embed_max_length": RATE_EMBED_MAX_LENGTH,
+                       "ner_unit": "sentence"}
             scorers[metric] = RaTEScorer("rate", options, cache_size=cache_size)
     return scorers
 

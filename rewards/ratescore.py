@@ -12,8 +12,9 @@ Differences from the package, on purpose:
 * upstream drops texts without a sentence of >= 3 characters before NER, which shifts every
   later score onto the wrong pair (4 pairs in, 2 scores out); here such a text keeps its slot
   and, as upstream intends, has no entities (-> 0.5);
-* NER runs on the whole report as one sequence (the analyzer contract, spec §2) instead of
-  medspacy sentences; entity embeddings use the [CLS] vector with 30 tokens, as upstream.
+* NER runs per sentence as upstream (the analyzer's ``ner_unit="sentence"``, built so by
+  `rewards.build_scorers`), but sentences come from `split_sentences` instead of medspacy's
+  PyRuSH; entity embeddings use the [CLS] vector with 30 tokens, as upstream.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from swift_plugins.editgrpo.entities import EntityAnalyzer, ReportAnalysis
-from swift_plugins.editgrpo.sentences import split_sentences
+from swift_plugins.editgrpo.rate_ner import tagged_sentences
+from swift_plugins.editgrpo.sentences import normalize, split_sentences
 from swift_plugins.editgrpo.matching import AFFINITY_MATRIX, NEGATION_WEIGHT, opposite_polarity_matrix, similarity_matrix, type_indices
 
 from .base import AnnotatingScorer
@@ -34,7 +36,7 @@ RATE_EMBED_MAX_LENGTH = 30  # RaTEScore's max_length for entity phrases
 
 def has_rate_sentence(text: str) -> bool:
     """RaTEScore only runs NER on sentences with a word and at least 3 characters."""
-    return any(len(s) >= 3 and s.split() for s in split_sentences(text))
+    return bool(tagged_sentences(normalize(text)))
 
 
 def directional_score(src_types: list[str], src_emb: np.ndarray, tgt_types: list[str], tgt_emb: np.ndarray) -> float:

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from swift_plugins.editgrpo.entities import ENTITY_TYPES, build_analyzer, sentence_of
-from swift_plugins.editgrpo.rate_ner import RateAnalyzer, check_model_dir, decode_bio, parse_labels
+from swift_plugins.editgrpo.rate_ner import RateAnalyzer, check_model_dir, decode_bio, parse_labels, tagged_sentences
+from swift_plugins.editgrpo.sentences import normalize
 from swift_plugins.editgrpo.rate_random import RATE_LABELS, build_rate_models
 
 
@@ -79,6 +80,22 @@ def test_batch_equals_single_and_determinism(rate_dirs, analyzer, reports):
             assert other.entities == batched[index].entities
             np.testing.assert_allclose(other.embeddings, batched[index].embeddings, atol=2e-5)
     assert batched[0].entities == batched[3].entities  # duplicates inside one batch
+
+
+def test_sentence_unit_tags_each_sentence_on_its_own(rate_dirs, analyzer, reports):
+    """RaTEScore's NER unit: the spans of a report are its sentences' own spans, shifted to report offsets."""
+    by_sentence = RateAnalyzer(*rate_dirs, device="cpu", batch_size=3, ner_unit="sentence")
+    texts = [normalize(r) for r in reports] + ["A. No pneumothorax. ab"]
+    assert tagged_sentences(texts[-1]) == [(3, "No pneumothorax.")]  # sentences under 3 characters are not read
+    tagged = by_sentence.tag(texts)
+    assert sum(map(len, tagged)) > 0
+    for text, spans in zip(texts, tagged):
+        sentences = tagged_sentences(text)
+        expected = [(start + s, start + e, kind) for start, sentence in sentences for s, e, kind in analyzer.tag([sentence])[0]]
+        assert spans == expected
+        assert all(any(start <= s < e <= start + len(sentence) for start, sentence in sentences) for s, e, _ in spans)
+    with pytest.raises(ValueError, match="ner_unit"):
+        RateAnalyzer(*rate_dirs, ner_unit="word")
 
 
 def test_pooling_options(rate_dirs, analyzer):

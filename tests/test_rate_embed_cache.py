@@ -1,12 +1,14 @@
-"""The RaTE analyzer's phrase-vector cache and token-count batching (tiny random models built here).
+"""The RaTE analyzer's caches (phrase vectors, sentence spans) and token-count batching (tiny random models built here).
 
 A cached vector must be the very vector a fresh computation gives; `unmasked_mean` (batch-dependent)
-must never be cached; NER spans must not depend on how reports are batched.
+must never be cached; NER spans must not depend on how reports are batched; a sentence is tagged
+once per process.
 """
 import numpy as np
 import pytest
 
-from swift_plugins.editgrpo.rate_ner import RateAnalyzer
+from swift_plugins.editgrpo.rate_ner import RateAnalyzer, tagged_sentences
+from swift_plugins.editgrpo.sentences import normalize
 from swift_plugins.editgrpo.rate_random import build_rate_models
 
 PHRASES = ["pleural effusion", "heart", "right lower lobe airspace opacity", "heart", "lungs"]
@@ -82,3 +84,20 @@ def test_ner_spans_do_not_depend_on_batching(rate_dirs, iu_findings):
     batched = analyzer.tag(texts)
     assert batched == [analyzer.tag([text])[0] for text in texts]
     assert batched[-1] == [] and sum(map(len, batched)) > 0
+
+
+def test_each_sentence_is_tagged_once(rate_dirs, iu_findings):
+    analyzer = RateAnalyzer(*rate_dirs, device="cpu", batch_size=4, ner_unit="sentence")
+    sequences: list[int] = []
+    tag_sequences = analyzer._tag_sequences
+    analyzer._tag_sequences = lambda texts: sequences.append(len(texts)) or tag_sequences(texts)
+    reports = iu_findings[:16]
+    first = analyzer.analyze(reports)
+    located = [sentence for r in reports for _, sentence in tagged_sentences(normalize(r))]
+    assert sequences == [len(set(located))] < [len(located)]  # IU-XRay reports share sentences
+    second = analyzer.analyze(reports[::-1])
+    assert sequences[1:] == [0]  # every sentence came from the span cache
+    uncached = RateAnalyzer(*rate_dirs, device="cpu", batch_size=4, ner_unit="sentence", span_cache_size=0).analyze(reports)
+    for a, b, c in zip(first, second[::-1], uncached):
+        assert a.entities == b.entities == c.entities
+        np.testing.assert_array_equal(a.embeddings, b.embeddings)

@@ -1,9 +1,15 @@
 """RaTE-NER + BioLORD entity analyzer, from local model dirs (spec §2).
 
 * NER: a DeBERTa-v2/v3 token classifier (``Angelakeke/RaTE-NER-Deberta``), BIO labels over the
-  5 RaTE types (11 labels, read from the dir's ``config.json`` ``id2label``). The whole
-  normalised report is one sequence, truncated at ``max_length`` (512) tokens: entities after
-  the cut are not found. Reports are tokenized once and batched by token count (least padding).
+  5 RaTE types (11 labels, read from the dir's ``config.json`` ``id2label``). A sequence (a
+  report or a sentence, below) is truncated at ``max_length`` (512) tokens: entities after the
+  cut are not found. Sequences are tokenized once and batched by token count (least padding);
+  DeBERTa attends over the batch's own relative span (`relative_span`, exact).
+* ``ner_unit``: ``report`` (default, spec §2: the edit engine's analysis) tags the whole report
+  as one sequence; ``sentence`` tags each sentence of >= 3 characters on its own, as the
+  RaTEScore package does (it splits with medspacy; we use `split_sentences`). A sentence's tags
+  depend on the sentence alone, so distinct sentences are tagged once and their spans kept in an
+  LRU (``span_cache_size``): "No pneumothorax." is tagged once per process, not once per report.
 * Span decoding follows the reference: ``B-X`` opens an entity, ``I-X`` extends an open ``X``,
   anything else closes it, and a stray ``I-X`` (no open ``X``) is dropped. The entity text is
   the report's own characters between the first and last token (fast-tokenizer offsets), so
@@ -30,9 +36,12 @@ import numpy as np
 
 from .entities import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
 from .inference import LRUCache, length_batches
+from .relative_span import narrowed_relative_span
 from .sentences import normalize, split_sentences
 
 POOLINGS: tuple[str, ...] = ("mean", "unmasked_mean", "cls")
+NER_UNITS: tuple[str, ...] = ("report", "sentence")
+MIN_SENTENCE_CHARS = 3  # RaTEScore tags only sentences with a word and at least 3 characters
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
 INDEX_FILES: tuple[str, ...] = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -75,6 +84,17 @@ def parse_labels(id2label: dict) -> dict[int, tuple[str, str] | None]:
             raise ValueError(f"NER label {raw_label!r} is not BIO over {ENTITY_TYPES} (config.json id2label)")
         parsed[int(raw_id)] = (prefix, kind)
     return parsed
+
+
+def tagged_sentences(text: str) -> list[tuple[int, str]]:
+    """(start offset, sentence) of the sentences of a normalised text that sentence-level NER reads."""
+    located, cursor = [], 0
+    for sentence in split_sentences(text):
+        start = text.find(sentence, cursor)
+        cursor = start + len(sentence)
+        if len(sentence) >= MIN_SENTENCE_CHARS and sentence.split():
+            located.append((start, sentence))
+    return located
 
 
 def decode_bio(
@@ -129,18 +149,24 @@ class RateAnalyzer:
         max_length: int = 512,
         embed_max_length: int = 128,
         embed_cache_size: int = 16384,
+        ner_unit: str = "report",
+        span_cache_size: int = 16384,
     ):
         import torch
 
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if ner_unit not in NER_UNITS:
+            raise ValueError(f"ner_unit must be one of {NER_UNITS}, got {ner_unit!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.pooling = pooling
         self.batch_size = batch_size
         self.max_length = max_length
         self.embed_max_length = embed_max_length
+        self.ner_unit = ner_unit
         self.embed_cache: LRUCache[str, np.ndarray] = LRUCache(embed_cache_size)  # phrase -> vector (see `embed`)
+        self.span_cache: LRUCache[str, tuple] = LRUCache(span_cache_size)  # sentence -> spans (ner_unit "sentence")
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                    "cpu" if device == "auto" else device)
         if isinstance(dtype, str) and dtype not in DTYPES:
@@ -179,7 +205,20 @@ class RateAnalyzer:
         return [ReportAnalysis(t, s, e, m) for t, s, e, m in zip(texts, sentences, entities, embeddings)]
 
     def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
-        """NER spans per normalised text; each text tokenized once, batches sorted by token count."""
+        """NER spans (character offsets) per normalised text, by report or by sentence (``ner_unit``)."""
+        if self.ner_unit == "report":
+            return self._tag_sequences(texts)
+        located = [tagged_sentences(t) for t in texts]
+        spans = {sentence: self.span_cache.get(sentence) for sentences in located for _, sentence in sentences}
+        unseen = [sentence for sentence, found in spans.items() if found is None]
+        for sentence, found in zip(unseen, self._tag_sequences(unseen)):
+            spans[sentence] = tuple(found)
+            self.span_cache.put(sentence, spans[sentence])
+        return [[(start + s, start + e, kind) for start, sentence in sentences for s, e, kind in spans[sentence]]
+                for sentences in located]
+
+    def _tag_sequences(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        """NER spans per sequence; each tokenized once, batches sorted by token count."""
         import torch
 
         results: list[list[tuple[int, int, str]]] = [[] for _ in texts]
@@ -190,7 +229,7 @@ class RateAnalyzer:
                                      return_special_tokens_mask=True, truncation=True, max_length=self.max_length)
         for batch in length_batches([len(ids) for ids in encoded["input_ids"]], self.batch_size):
             inputs = _padded(self.ner_tokenizer, encoded, batch).to(self.device)
-            with torch.inference_mode():
+            with torch.inference_mode(), narrowed_relative_span(self.ner_model, inputs["input_ids"].shape[1]):
                 predicted = self.ner_model(**inputs).logits.argmax(dim=-1).cpu().tolist()
             for row, b in enumerate(batch):
                 offsets = [(0, 0) if special else span
