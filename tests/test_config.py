@@ -19,12 +19,12 @@ def test_every_variable_is_read():
         "EDITGRPO_EDITS": "off", "EDITGRPO_EDIT_FRACTION": "1", "EDITGRPO_PLACEMENT": "in_place", "EDITGRPO_OPS": "2",
         "EDITGRPO_TAU": "0", "EDITGRPO_MATCH": "PAPER", "EDITGRPO_FP_SCOPE": "sentence", "EDITGRPO_ANALYZER": "lexicon",
         "EDITGRPO_SEED": "7", "EDITGRPO_ADVANTAGE": "std", "EDITGRPO_REWARD_BACKEND": "rules", "EDITGRPO_DEVICE": "cpu",
-        "EDITGRPO_BATCH_SIZE": "4",
+        "EDITGRPO_BATCH_SIZE": "4", "EDITGRPO_REWARD_DTYPE": "BFloat16",
     }
     config = EditGRPOConfig.from_env(env)
     assert config == EditGRPOConfig(edits=False, edit_fraction=1.0, placement="in_place", ops_per_rollout=2, tau=0.0,
                                     match="paper", fp_scope="sentence", analyzer="lexicon", seed=7, advantage="std",
-                                    reward_backend="rules", device="cpu", batch_size=4)
+                                    reward_backend="rules", device="cpu", batch_size=4, dtype="bfloat16")
     assert set(env) | {"EDITGRPO_MODELS_DIR"} == {variable for variable, _ in ENV_VARIABLES.values()}
 
 
@@ -41,6 +41,7 @@ def test_every_variable_is_read():
         ("EDITGRPO_EDITS", "maybe", "EDITGRPO_EDITS='maybe': expected on|off"),
         ("EDITGRPO_TAU", "high", "EDITGRPO_TAU='high': could not convert"),
         ("EDITGRPO_OPS", "0", "EDITGRPO_OPS=0: must be >= 1"),
+        ("EDITGRPO_REWARD_DTYPE", "bf16", "EDITGRPO_REWARD_DTYPE='bf16': unknown, expected one of float32|bfloat16|float16"),
     ],
 )
 def test_bad_values_raise_one_clear_message(variable, value, message):
@@ -73,9 +74,10 @@ def test_missing_model_dirs_are_named(tmp_path):
 
 
 def test_rate_analyzer_options_point_at_the_models_dir(tmp_path):
-    options = EditGRPOConfig(models_dir=str(tmp_path), device="cpu", batch_size=8).analyzer_options
+    options = EditGRPOConfig.from_env({"EDITGRPO_MODELS_DIR": str(tmp_path), "EDITGRPO_DEVICE": "cpu",
+                                       "EDITGRPO_BATCH_SIZE": "8", "EDITGRPO_REWARD_DTYPE": "bfloat16"}).analyzer_options
     assert options == {"ner_dir": str(tmp_path / "RaTE-NER-Deberta"), "embedder_dir": str(tmp_path / "BioLORD-2023-C"),
-                       "batch_size": 8, "device": "cpu"}
+                       "batch_size": 8, "device": "cpu", "dtype": "bfloat16"}
     assert EditGRPOConfig(analyzer="lexicon").analyzer_options == {}
 
 

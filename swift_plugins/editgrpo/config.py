@@ -22,6 +22,7 @@ ANALYZERS = ("rate", "lexicon")
 ADVANTAGES = ("mean", "std")
 REWARD_BACKENDS = ("real", "rules")
 FP_SCOPES = ("trigger", "sentence")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 class EditGRPOConfigError(ValueError):
@@ -55,6 +56,7 @@ class EditGRPOConfig:
     models_dir: str | None = None  # EDITGRPO_MODELS_DIR; sub-dirs per model (rewards/paths.py)
     device: str | None = None  # analyzer/scorer device; None = auto
     batch_size: int = 32  # analyzer batch size
+    dtype: str = "float32"  # analyzer dtype; EDITGRPO_REWARD_DTYPE, which the reward scorers read too
 
     @classmethod
     def from_env(
@@ -132,7 +134,7 @@ class EditGRPOConfig:
 
         paths = ModelPaths.from_env(self.models_dir)
         options: dict[str, object] = {"ner_dir": str(paths.rate_ner_dir), "embedder_dir": str(paths.biolord_dir),
-                                      "batch_size": self.batch_size}
+                                      "batch_size": self.batch_size, "dtype": self.dtype}
         if self.device:
             options["device"] = self.device
         return options
@@ -164,6 +166,7 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "models_dir": ("EDITGRPO_MODELS_DIR", str),
     "device": ("EDITGRPO_DEVICE", str),
     "batch_size": ("EDITGRPO_BATCH_SIZE", int),
+    "dtype": ("EDITGRPO_REWARD_DTYPE", str.lower),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -173,4 +176,5 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "analyzer": ANALYZERS,
     "advantage": ADVANTAGES,
     "reward_backend": REWARD_BACKENDS,
+    "dtype": DTYPES,
 }
