@@ -19,6 +19,7 @@ RadGraph-XL = DyGIE++ on BERT-base, RaTE-NER = DeBERTa-v3-base, BioLORD = MPNet-
 
     .venv/bin/python benchmarks/rewards.py                 # builds the models once under --models-dir
     .venv/bin/python benchmarks/rewards.py --size tiny --prompts 4 --ref-pairs 5   # smoke run
+    python benchmarks/rewards.py --device cuda --dtype bfloat16 --edits   # the GPU check (benchmarks/gpu_reward_step.sh)
 """
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datasets_registry.iu_xray import read_findings  # noqa: E402
+from datasets_registry.iu_xray import SHARED_REPORTS_CSV, read_findings  # noqa: E402
+from swift_plugins.editgrpo.config import EditGRPOConfig  # noqa: E402
+from swift_plugins.editgrpo.rate_ner import DTYPES  # noqa: E402
 
 
 def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 0) -> tuple[list[str], list[str]]:
@@ -93,6 +96,36 @@ def upstream_model_code():
          rate_ner.narrowed_relative_span) = (staticmethod(ours[0]), ours[1], ours[2])
 
 
+def edit_step(config: EditGRPOConfig, clinical, hyps: list[str], refs: list[str], generations: int) -> tuple[float, float, int]:
+    """(edit seconds, reward seconds, rollouts edited) of one step as the trainer runs it, its analyzer's models loaded first."""
+    from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer
+    from swift_plugins.editgrpo.edit_step import EDITED, edit_targets
+    from swift_plugins.editgrpo.entities import build_analyzer
+
+    analyzer = build_analyzer(config.analyzer, **config.analyzer_options)
+    analyzer.analyze(["Heart size is normal."])
+    analyzer.embed_cache.clear()
+    start = time.perf_counter()
+    records = edit_targets(hyps, refs, generations, range(len(hyps)), CachedAnalyzer(analyzer),
+                           config.selection_options, config.edit_options, step=0)
+    edited = list(hyps)
+    for record in records:
+        if record.status == EDITED:
+            edited[record.target] = record.text
+    edit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    clinical.score(edited, refs)
+    return edit_s, time.perf_counter() - start, sum(r.status == EDITED for r in records)
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(torch.device(device if device != 'auto' else 'cuda'))}"
+    return "CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
@@ -102,6 +135,11 @@ def main() -> None:
     parser.add_argument("--size", choices=("base", "tiny"), default="base")
     parser.add_argument("--models-dir", type=Path, default=None, help="default: /tmp/editgrpo-bench-models-<size>")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--reports", type=Path, default=SHARED_REPORTS_CSV, help="IU-XRay indiana_reports.csv")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (the scorers' and the edit analyzer's)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--edits", action="store_true",
+                        help="also time a cold EditGRPO step: the trainer's edit analysis and edits, then the reward of the edited batch")
     args = parser.parse_args()
 
     import torch
@@ -110,7 +148,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    reports = read_findings()
+    reports = read_findings(args.reports)
     models_dir = args.models_dir or Path(f"/tmp/editgrpo-bench-models-{args.size}")
     t0 = time.perf_counter()
     build_models(models_dir, args.size, reports[:2000])
@@ -119,7 +157,8 @@ def main() -> None:
     metrics = rewards.REWARD_METRICS
 
     def fresh_scorers() -> dict:
-        return rewards.build_scorers(metrics, backend="real", paths=paths, device="cpu", batch_size=args.batch_size)
+        return rewards.build_scorers(metrics, backend="real", paths=paths, device=args.device, dtype=args.dtype,
+                                     batch_size=args.batch_size)
 
     hyps, refs = step_pairs(reports, args.prompts, args.generations)
     warm = fresh_scorers()
@@ -149,6 +188,13 @@ def main() -> None:
                             for name, cache in (("phrase vectors", phrases), ("sentence spans", sentences)))
     for cache in (phrases, sentences):
         cache.clear()
+    edit_s = None
+    if args.edits:
+        config = EditGRPOConfig(models_dir=str(models_dir), device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+        edit_s, edited_reward_s, edited = edit_step(config, rewards.ClinicalScorer(fresh_scorers()), hyps, refs, args.generations)
+        for cache in (phrases, sentences):
+            cache.clear()
+    for cache in (phrases, sentences):
         cache.capacity = 0
     n_ref = min(args.ref_pairs, len(hyps))
     with upstream_model_code():
@@ -158,7 +204,8 @@ def main() -> None:
 
     distinct = len(set(hyps) | set(refs))
     print(f"composite reward (RadGraph + CheXbert + RaTEScore), {args.prompts} prompts x {args.generations} = {len(hyps)} pairs, "
-          f"{args.size} random models, CPU, torch threads {torch.get_num_threads()}, batch {args.batch_size}")
+          f"{args.size} random models, {device_name(args.device)}, {args.dtype}, torch CPU threads {torch.get_num_threads()}, "
+          f"batch {args.batch_size}")
     print(f"models built/loaded from {models_dir} (build {build_s:.0f} s, not timed below)")
     print()
     print(f"| arm | step time (s) | pairs/s | vs reference |")
@@ -169,6 +216,10 @@ def main() -> None:
               f"| {total:.1f} | {len(hyps) / total:.2f} | {ref_s / total:.1f}x |")
     print(f"| ours: batched, {distinct} distinct texts, cold cache | {ours_s:.1f} | {len(hyps) / ours_s:.2f} | {ref_s / ours_s:.1f}x |")
     print(f"| ours: next epoch (new rollouts, references cached) | {cached_s:.1f} | {len(hyps) / cached_s:.2f} | {ref_s / cached_s:.1f}x |")
+    if edit_s is not None:
+        step_s = edit_s + edited_reward_s
+        print(f"| EditGRPO step, cold: edit analysis {edit_s:.2f} s ({edited} rollouts edited) + reward {edited_reward_s:.2f} s "
+              f"| {step_s:.2f} | {len(hyps) / step_s:.2f} | |")
     print()
     print("ours per metric (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_metric.items()))
     print(f"RaTE caches after both steps of ours: {cache_stats}")

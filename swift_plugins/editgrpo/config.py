@@ -14,15 +14,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from .advantage import ADVANTAGE_ESTIMATORS
+from .edits import FP_SCOPES, EditOptions
+from .matching import MATCH_MODES
+from .rate_ner import DTYPES
+from .selection import PLACEMENTS, SelectionOptions
+
 CONFIG_FILENAME = "editgrpo_config.json"
 
-PLACEMENTS = ("overwrite", "in_place")
-MATCH_MODES = ("affinity", "paper")
-ANALYZERS = ("rate", "lexicon")
-ADVANTAGES = ("mean", "std")
+ANALYZERS = ("rate", "lexicon")  # the default first
+ADVANTAGES = tuple(ADVANTAGE_ESTIMATORS)
 REWARD_BACKENDS = ("real", "rules")
-FP_SCOPES = ("trigger", "sentence")
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 class EditGRPOConfigError(ValueError):
@@ -138,6 +140,15 @@ class EditGRPOConfig:
         if self.device:
             options["device"] = self.device
         return options
+
+    @property
+    def selection_options(self) -> SelectionOptions:
+        return SelectionOptions(self.edit_fraction, self.placement, self.seed)
+
+    @property
+    def edit_options(self) -> EditOptions:
+        return EditOptions(ops_per_rollout=self.ops_per_rollout, tau=self.tau, match=self.match, fp_scope=self.fp_scope,
+                           seed=self.seed)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -36,9 +36,7 @@ from .analysis_cache import CachedAnalyzer
 from .advantage import compute_advantages
 from .config import EditGRPOConfig, EditGRPOConfigError
 from .edit_step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
-from .edits import EditOptions
 from .entities import build_analyzer
-from .selection import SelectionOptions
 
 logger = get_logger()
 
@@ -75,10 +73,8 @@ class EditGRPOTrainer(GRPOTrainer):
         self.editgrpo = EditGRPOConfig.from_env(uses_clinical_rewards=any(n.startswith("editgrpo_") for n in reward_names))
         super().__init__(*args, **kwargs)
         self._check_swift_settings()
-        self.editgrpo_selection = SelectionOptions(self.editgrpo.edit_fraction, self.editgrpo.placement, self.editgrpo.seed)
-        self.editgrpo_edit_options = EditOptions(ops_per_rollout=self.editgrpo.ops_per_rollout, tau=self.editgrpo.tau,
-                                                 match=self.editgrpo.match, fp_scope=self.editgrpo.fp_scope,
-                                                 seed=self.editgrpo.seed)
+        self.editgrpo_selection = self.editgrpo.selection_options
+        self.editgrpo_edit_options = self.editgrpo.edit_options
         self.editgrpo_analyzer = self._build_analyzer() if self.editgrpo.edits else None
         # (edited, ops, source) of every global row of the last training batch, for completions.jsonl
         self._editgrpo_global_flags: list[tuple[bool, list, int]] | None = None
