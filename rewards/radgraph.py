@@ -3,7 +3,7 @@
 Why not `radgraph.F1RadGraph`: its tokenizer wrapper calls `encode_plus` and
 `build_inputs_with_special_tokens` (gone in transformers 5), and its loop runs one report per
 forward pass. We keep its model code (same modules, same strict `weights.th` load, same
-preprocessing) and add two things:
+preprocessing) and add three things:
 
 * a compatibility layer: the two tokenizer methods, re-added to the tokenizer instances the
   package's AllenNLP indexer asks for;

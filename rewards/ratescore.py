@@ -14,7 +14,10 @@ Differences from the package, on purpose:
   and, as upstream intends, has no entities (-> 0.5);
 * NER runs per sentence as upstream (the analyzer's ``ner_unit="sentence"``, built so by
   `rewards.build_scorers`), but sentences come from `split_sentences` instead of medspacy's
-  PyRuSH; entity embeddings use the [CLS] vector with 30 tokens, as upstream.
+  PyRuSH; entity embeddings use the [CLS] vector with 30 tokens, as upstream;
+* entity spans are decoded as the edit engine decodes them (`rate_ner.decode_bio`, text from
+  character offsets); the package's token-based decoder gives the same entities for well-formed
+  BIO tags and differs only on ill-formed ones (an `I-X` inside a `B-Y` span, a lone `I-X`).
 """
 from __future__ import annotations
 
