@@ -118,6 +118,46 @@ def edit_step(config: EditGRPOConfig, clinical, hyps: list[str], refs: list[str]
     return edit_s, time.perf_counter() - start, sum(r.status == EDITED for r in records)
 
 
+def dense_gflop(model, tokens: int) -> float:
+    """2 x weights outside embedding tables x tokens: a forward pass's matrix work (attention scores left out)."""
+    import torch
+
+    embeddings = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    return 2.0 * (sum(p.numel() for p in model.parameters()) - embeddings) * tokens / 1e9
+
+
+def cold_step_gflop(scorers: dict, texts: list[str], phrases: list[str]) -> dict[str, float]:
+    """The matrix work our cold step cannot avoid: each model over the distinct texts (sentences, phrases) it reads."""
+    from transformers import AutoTokenizer
+
+    from swift_plugins.editgrpo.rate_ner import tagged_sentences
+    from swift_plugins.editgrpo.sentences import normalize
+
+    texts = sorted({normalize(t) for t in texts})
+    labeler, radgraph, analyzer = scorers["chexbert"].labeler, scorers["radgraph"].model, scorers["ratescore"].analyzer
+    wordpieces = AutoTokenizer.from_pretrained(str(scorers["radgraph"]._args[1]))
+    sentences = sorted({s for t in texts for _, s in tagged_sentences(t)})
+    return {
+        "chexbert": dense_gflop(labeler.model, sum(len(labeler.encode(t)) for t in texts)),
+        "radgraph": dense_gflop(radgraph.model, sum(len(wordpieces(" ".join(radgraph.words(t)))["input_ids"]) for t in texts if t)),
+        "rate-ner": dense_gflop(analyzer.ner_model, sum(len(ids) for ids in analyzer.ner_tokenizer(sentences, truncation=True)["input_ids"])),
+        "entity embedder": dense_gflop(analyzer.embed_model, sum(len(ids) for ids in analyzer._tokenize_phrases(phrases)["input_ids"])),
+    }
+
+
+def gemm_gflops(device: str) -> float:
+    """fp32 matrix-multiply rate of this device at the current thread count (best of 5; BERT-base FFN shapes)."""
+    import torch
+
+    a, b = torch.randn(2048, 768, device=device), torch.randn(768, 3072, device=device)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        (a @ b).sum().item()
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048 * 768 * 3072 / best / 1e9
+
+
 def device_name(device: str) -> str:
     import torch
 
@@ -178,6 +218,7 @@ def main() -> None:
         scorer.score(hyps, refs)
         per_metric[name] = time.perf_counter() - t
     ours_s = time.perf_counter() - start
+    step_phrases = phrases.keys()  # the entity phrases of the cold step
     next_hyps, _ = step_pairs(reports, args.prompts, args.generations, epoch=1)
     start = time.perf_counter()
     values = clinical.score(next_hyps, refs).values  # the next epoch: same references (cached), new rollouts
@@ -222,6 +263,14 @@ def main() -> None:
               f"| {step_s:.2f} | {len(hyps) / step_s:.2f} | |")
     print()
     print("ours per metric (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_metric.items()))
+    if args.device == "cpu":
+        work = cold_step_gflop(warm, hyps + refs, step_phrases)
+        rate = gemm_gflops(args.device)
+        floor = sum(work.values()) / rate
+        print(f"matrix work of our cold step: {sum(work.values()):.0f} GFLOP ("
+              + ", ".join(f"{name} {gflop:.0f}" for name, gflop in work.items())
+              + f"); this CPU multiplies fp32 matrices at {rate:.0f} GFLOP/s, so the step needs >= {floor:.1f} s: "
+              f"at most {ref_s / floor:.1f}x the reference style here (ours runs at {sum(work.values()) / ours_s:.0f} GFLOP/s)")
     print(f"RaTE caches after both steps of ours: {cache_stats}")
 
 

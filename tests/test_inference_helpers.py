@@ -32,6 +32,7 @@ def test_lru_cache_evicts_least_recently_used_and_counts():
     assert cache.get("a") == 1  # "b" is now the oldest
     cache.put("c", 3)
     assert cache.get("b") is None and cache.get("c") == 3 and len(cache) == 2
+    assert cache.keys() == ["a", "c"]  # least recently used first
     assert (cache.hits, cache.misses) == (2, 1)
     cache.clear()
     assert len(cache) == 0 and (cache.hits, cache.misses) == (0, 0)

@@ -51,6 +51,10 @@ class LRUCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def keys(self) -> list[K]:
+        """The cached keys, least recently used first."""
+        return list(self._items)
+
     def clear(self) -> None:
         self._items.clear()
         self.hits = self.misses = 0
