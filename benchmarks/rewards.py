@@ -66,11 +66,11 @@ def reference_style(scorers: dict, hyps: list[str], refs: list[str]) -> float:
     As the packages do it: CheXbert and RadGraph label one report per forward pass, RaTEScore
     tags the sentences of the pair's two reports together.
     """
-    from swift_plugins.editgrpo.sentences import normalize
+    from swift_plugins.editgrpo.sentences import sentence_key
 
     start = time.perf_counter()
     for hyp, ref in zip(hyps, refs):
-        hyp, ref = normalize(hyp), normalize(ref)
+        hyp, ref = sentence_key(hyp), sentence_key(ref)
         for name, scorer in scorers.items():
             pair = scorer.annotate([hyp, ref]) if name == "ratescore" else scorer.annotate([hyp]) + scorer.annotate([ref])
             scorer.compare(*pair)
@@ -131,9 +131,9 @@ def cold_step_gflop(scorers: dict, texts: list[str], phrases: list[str]) -> dict
     from transformers import AutoTokenizer
 
     from swift_plugins.editgrpo.rate_ner import tagged_sentences
-    from swift_plugins.editgrpo.sentences import normalize
+    from swift_plugins.editgrpo.sentences import sentence_key
 
-    texts = sorted({normalize(t) for t in texts})
+    texts = sorted({sentence_key(t) for t in texts})
     labeler, radgraph, analyzer = scorers["chexbert"].labeler, scorers["radgraph"].model, scorers["ratescore"].analyzer
     wordpieces = AutoTokenizer.from_pretrained(str(scorers["radgraph"]._args[1]))
     sentences = sorted({s for t in texts for _, s in tagged_sentences(t)})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Sequence, TypeVar
 
 from swift_plugins.editgrpo.inference import LRUCache
-from swift_plugins.editgrpo.sentences import normalize
+from swift_plugins.editgrpo.sentences import sentence_key
 
 A = TypeVar("A")
 
@@ -67,7 +67,7 @@ class AnnotatingScorer(Scorer, Generic[A]):
     """Scores pairs by annotating distinct texts once (batched) and comparing annotations.
 
     Subclasses set `name`, `headline` (the component that is the per-pair value), and implement
-    `annotate` (a batch of normalised, distinct texts) and `compare` (components of one pair).
+    `annotate` (a batch of distinct texts, each its `sentence_key`: sentences one per line) and `compare` (components of one pair).
     """
 
     headline: str
@@ -85,8 +85,8 @@ class AnnotatingScorer(Scorer, Generic[A]):
     def annotations(self, hyps: Sequence[str], refs: Sequence[str]) -> tuple[list[A], list[A]]:
         """Annotations of both sides; one `annotate` call for all distinct texts no cache holds."""
         check_pairs(hyps, refs)
-        hyp_keys = [normalize(h) for h in hyps]
-        ref_keys = [normalize(r) for r in refs]
+        hyp_keys = [sentence_key(h) for h in hyps]
+        ref_keys = [sentence_key(r) for r in refs]
         known: dict[str, A] = {}
         for key in dict.fromkeys(ref_keys + hyp_keys):
             found = self.cache.get(key)

@@ -28,7 +28,7 @@ import numpy as np
 
 from swift_plugins.editgrpo.entities import EntityAnalyzer, ReportAnalysis
 from swift_plugins.editgrpo.rate_ner import tagged_sentences
-from swift_plugins.editgrpo.sentences import normalize, split_sentences
+from swift_plugins.editgrpo.sentences import split_sentences
 from swift_plugins.editgrpo.matching import AFFINITY_MATRIX, NEGATION_WEIGHT, opposite_polarity_matrix, similarity_matrix, type_indices
 
 from .base import AnnotatingScorer
@@ -39,7 +39,7 @@ RATE_EMBED_MAX_LENGTH = 30  # RaTEScore's max_length for entity phrases
 
 def has_rate_sentence(text: str) -> bool:
     """RaTEScore only runs NER on sentences with a word and at least 3 characters."""
-    return bool(tagged_sentences(normalize(text)))
+    return bool(tagged_sentences(text))
 
 
 def directional_score(src_types: list[str], src_emb: np.ndarray, tgt_types: list[str], tgt_emb: np.ndarray) -> float:

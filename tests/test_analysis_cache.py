@@ -1,7 +1,8 @@
 """Reference-side LRU cache and rollout de-duplication in front of an analyzer."""
 import pytest
 
-from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer, analysis_key
+from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer
+from swift_plugins.editgrpo.sentences import sentence_key
 from swift_plugins.editgrpo.lexicon import LexiconAnalyzer
 
 
@@ -20,7 +21,7 @@ def test_rollouts_deduplicated_and_results_identical(iu_findings):
     cached = CachedAnalyzer(inner)
     rollouts = [iu_findings[0], iu_findings[1], iu_findings[0] + " <|im_end|>", iu_findings[0].replace(" ", "  ")]
     results = cached.analyze(rollouts)
-    assert inner.calls == [[analysis_key(iu_findings[0]), analysis_key(iu_findings[1])]]
+    assert inner.calls == [[sentence_key(iu_findings[0]), sentence_key(iu_findings[1])]]
     direct = LexiconAnalyzer().analyze(rollouts)
     for got, want in zip(results, direct):
         assert got == want and (got.embeddings == want.embeddings).all()
@@ -35,7 +36,7 @@ def test_references_cached_across_calls_with_lru(iu_findings):
     cached.analyze_references(group)  # next epoch
     assert len(inner.calls) == 1 and cached.stats.reference_hits == 9 and cached.stats.reference_misses == 1
     cached.analyze_references([iu_findings[6], iu_findings[7], iu_findings[5]])  # evicts 5 then re-adds it
-    assert inner.calls[-1] == [analysis_key(iu_findings[6]), analysis_key(iu_findings[7])]
+    assert inner.calls[-1] == [sentence_key(iu_findings[6]), sentence_key(iu_findings[7])]
     cached.analyze_references([iu_findings[5]])
     assert len(inner.calls) == 2  # 5 was kept: it was used last in the previous call
     cached.analyze_references([iu_findings[6]])

@@ -11,7 +11,6 @@ import torch
 
 from swift_plugins.editgrpo.entities import ENTITY_TYPES, build_analyzer, sentence_of
 from swift_plugins.editgrpo.rate_ner import RateAnalyzer, check_model_dir, decode_bio, parse_labels, tagged_sentences
-from swift_plugins.editgrpo.sentences import normalize
 from swift_plugins.editgrpo.rate_random import RATE_LABELS, build_rate_models
 
 
@@ -85,8 +84,9 @@ def test_batch_equals_single_and_determinism(rate_dirs, analyzer, reports):
 def test_sentence_unit_tags_each_sentence_on_its_own(rate_dirs, analyzer, reports):
     """RaTEScore's NER unit: the spans of a report are its sentences' own spans, shifted to report offsets."""
     by_sentence = RateAnalyzer(*rate_dirs, device="cpu", batch_size=3, ner_unit="sentence")
-    texts = [normalize(r) for r in reports] + ["A. No pneumothorax. ab"]
-    assert tagged_sentences(texts[-1]) == [(3, "No pneumothorax.")]  # sentences under 3 characters are not read
+    texts = list(reports) + ["A. No pneumothorax. ab", "Heart size normal\nNo pleural effusion"]
+    assert tagged_sentences(texts[-2]) == [(3, "No pneumothorax.")]  # sentences under 3 characters are not read
+    assert tagged_sentences(texts[-1]) == [(0, "Heart size normal"), (18, "No pleural effusion")]  # a line break ends one
     tagged = by_sentence.tag(texts)
     assert sum(map(len, tagged)) > 0
     for text, spans in zip(texts, tagged):

@@ -36,3 +36,23 @@ def test_outside_the_exact_range_nothing_changes(ner):
     with narrowed_relative_span(ner, 300) as narrowed:
         assert not narrowed and ner.base_model.encoder.layer[0].attention.self.pos_ebd_size == 256
     assert narrowable_span(torch.nn.Linear(2, 2), 10) is None  # not a DeBERTa: run as is
+
+
+def test_concurrent_forward_passes_leave_the_model_intact(ner):
+    """Threads narrowing to different lengths (and one too long to narrow) all get the full model's logits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.manual_seed(0)
+    batches = [torch.randint(5, ner.config.vocab_size, (2, n)) for n in (5, 31, 140, 9, 64, 200)]
+    with torch.inference_mode():
+        expected = [ner(input_ids=ids).logits for ids in batches]
+
+        def narrowed(ids):
+            with narrowed_relative_span(ner, ids.shape[1]):
+                return ner(input_ids=ids).logits
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(narrowed, batches * 3))
+    for got, want in zip(results, expected * 3):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert {layer.attention.self.pos_ebd_size for layer in ner.base_model.encoder.layer} == {256}

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from swift_plugins.editgrpo.selection import (
-    EditPair, SelectionOptions, edits_per_group, pair_rng, place_edits, select_edit_pairs, step_rng,
+    EditPair, SelectionOptions, edits_per_group, pair_rng, select_edit_pairs, step_rng,
 )
 
 
@@ -60,16 +60,6 @@ def test_shuffle_is_uniform_enough():
     for role in "st":
         for index in range(5):
             assert 650 < counts[(role, index)] < 950  # expected 800
-
-
-def test_place_edits_keeps_unchanged_targets():
-    completions = ["r0", "r1", "r2", "r3", "r4"]
-    pairs = [EditPair("g", 0, 3), EditPair("g", 1, 4)]
-    texts, flags = place_edits(completions, pairs, [("edited r0", True), ("r1", False)])
-    assert texts == ["r0", "r1", "r2", "edited r0", "r4"]
-    assert flags == [False, False, False, True, False]
-    with pytest.raises(ValueError):
-        place_edits(completions, pairs, [("x", True)])
 
 
 @pytest.mark.parametrize("kwargs", [{"edit_fraction": -0.1}, {"edit_fraction": 1.5}, {"placement": "append"}])

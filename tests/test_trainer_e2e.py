@@ -137,3 +137,13 @@ def test_bad_config_stops_before_training_with_one_message(tiny_model_dir, tmp_p
     for part in ("EDITGRPO_TAU=1.5: must be in [0, 1]", "EDITGRPO_EDIT_FRACTION=0.0: must be in (0, 1]",
                  "RaTE-NER", "BioLORD", str(empty_models)):
         assert part in errors[0]
+
+
+def test_multi_turn_scheduler_is_refused_before_training(tiny_model_dir, tmp_path):
+    """Multi-turn rollouts have no single completion to edit nor fixed groups for the advantage."""
+    dataset = write_iu_dataset(tmp_path / "data", 2)
+    args = grpo_args(dataset, 2, 2, 8, 1) + ["--multi_turn_scheduler", "gym_scheduler"]
+    result = run(*swift_command("rlhf", tiny_model_dir, tmp_path / "out", args))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Train:" not in output
+    assert "EditGRPOConfigError" in output and "drop --multi_turn_scheduler" in output

@@ -4,8 +4,8 @@
   epochs (LRU, `max_references` entries).
 * Rollout side: identical rollouts (common late in training) are analysed once per call.
 
-Texts are keyed by their sentence split (`split_sentences`), which fixes both the normalised
-text and the sentences, so two texts with the same key have the same analysis.
+Texts are keyed by `sentences.sentence_key`, which fixes both the normalised text and the
+sentences, so two texts with the same key have the same analysis.
 """
 from __future__ import annotations
 
@@ -14,11 +14,7 @@ from typing import Sequence
 
 from .entities import EntityAnalyzer, ReportAnalysis
 from .inference import LRUCache
-from .sentences import split_sentences
-
-
-def analysis_key(text: str) -> str:
-    return "\n".join(split_sentences(text))
+from .sentences import sentence_key
 
 
 @dataclass
@@ -43,7 +39,7 @@ class CachedAnalyzer:
 
     def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]:
         """Analyses in input order; each distinct text is sent to the analyzer once."""
-        keys = [analysis_key(r) for r in reports]
+        keys = [sentence_key(r) for r in reports]
         unique = list(dict.fromkeys(keys))
         self.stats.rollouts += len(keys)
         self.stats.rollouts_analysed += len(unique)
@@ -52,7 +48,7 @@ class CachedAnalyzer:
 
     def analyze_references(self, references: Sequence[str]) -> list[ReportAnalysis]:
         """Like `analyze`, but analyses are kept across calls (LRU of `max_references`)."""
-        keys = [analysis_key(r) for r in references]
+        keys = [sentence_key(r) for r in references]
         distinct = list(dict.fromkeys(keys))
         known = {k: a for k in distinct if (a := self._references.get(k)) is not None}
         missing = [k for k in distinct if k not in known]

@@ -94,7 +94,7 @@ class EditGRPOConfig:
         if not 0.0 <= self.tau <= 1.0:
             found.append(f"EDITGRPO_TAU={self.tau}: must be in [0, 1]")
         if not 0.0 < self.edit_fraction <= 1.0:
-            found.append(f"EDITGRPO_EDIT_FRACTION={self.edit_fraction}: must be in (0, 1]")
+            found.append(f"EDITGRPO_EDIT_FRACTION={self.edit_fraction}: must be in (0, 1] (EDITGRPO_EDITS=off turns edits off)")
         if self.ops_per_rollout < 1:
             found.append(f"EDITGRPO_OPS={self.ops_per_rollout}: must be >= 1")
         if self.batch_size < 1:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .analysis_cache import CachedAnalyzer
-from .edits import EditOptions, edit_report
+from .edits import OP_NAMES, EditOptions, edit_report
 from .selection import EditPair, SelectionOptions, pair_rng, select_edit_pairs
 from .sentences import normalize
 
@@ -132,8 +132,9 @@ def step_telemetry(
     }
     if attempted:
         metrics["editgrpo/success_rate"] = len(edited) / len(attempted)
-    for op, count in sorted(Counter(op["op"] for r in edited for op in r.ops).items()):
-        metrics[f"editgrpo/ops/{op}"] = float(count)
+    counts = Counter(op["op"] for r in edited for op in r.ops)
+    for op in OP_NAMES:  # every step logs every op (0 when absent): swift averages a metric over the steps it got
+        metrics[f"editgrpo/ops/{op}"] = float(counts[op])
     if rewards is not None:
         edited_rows = {r.target for r in edited}
         on_edited = [float(v) for i, v in enumerate(rewards) if i in edited_rows]

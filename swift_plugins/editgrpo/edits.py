@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from .matching import DEFAULT_TAU, MATCH_MODES, MatchResult, match_entities
 from .sentences import join_sentences
 
 OpName = Literal["contradiction", "fp_replace", "fp_delete", "fn_add", "empty_guard"]
+OP_NAMES: tuple[OpName, ...] = get_args(OpName)
 FP_SCOPES: tuple[str, ...] = ("trigger", "sentence")
 
 

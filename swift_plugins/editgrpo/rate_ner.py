@@ -86,10 +86,15 @@ def parse_labels(id2label: dict) -> dict[int, tuple[str, str] | None]:
     return parsed
 
 
-def tagged_sentences(text: str) -> list[tuple[int, str]]:
-    """(start offset, sentence) of the sentences of a normalised text that sentence-level NER reads."""
+def tagged_sentences(report: str) -> list[tuple[int, str]]:
+    """(start offset in `normalize(report)`, sentence) of the report's sentences that sentence-level NER reads.
+
+    Sentences come from the report itself, not its normalised text: a line break separates
+    sentences and normalising turns it into a space.
+    """
+    text = normalize(report)
     located, cursor = [], 0
-    for sentence in split_sentences(text):
+    for sentence in split_sentences(report):
         start = text.find(sentence, cursor)
         cursor = start + len(sentence)
         if len(sentence) >= MIN_SENTENCE_CHARS and sentence.split():
@@ -196,7 +201,7 @@ class RateAnalyzer:
     def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]:
         texts = [normalize(r) for r in reports]
         sentences = [tuple(split_sentences(r)) for r in reports]
-        spans = self.tag(texts)
+        spans = self.tag(reports)
         entities = [
             tuple(Entity(text[s:e], kind, s, e, sentence_of(text[s:e], sents)) for s, e, kind in report_spans)
             for text, sents, report_spans in zip(texts, sentences, spans)
@@ -204,11 +209,11 @@ class RateAnalyzer:
         embeddings = self._entity_embeddings([[e.text for e in ents] for ents in entities])
         return [ReportAnalysis(t, s, e, m) for t, s, e, m in zip(texts, sentences, entities, embeddings)]
 
-    def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
-        """NER spans (character offsets) per normalised text, by report or by sentence (``ner_unit``)."""
+    def tag(self, reports: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        """NER spans (character offsets in the normalised report) per report, by report or by sentence (``ner_unit``)."""
         if self.ner_unit == "report":
-            return self._tag_sequences(texts)
-        located = [tagged_sentences(t) for t in texts]
+            return self._tag_sequences([normalize(r) for r in reports])
+        located = [tagged_sentences(r) for r in reports]
         spans = {sentence: self.span_cache.get(sentence) for sentences in located for _, sentence in sentences}
         unseen = [sentence for sentence, found in spans.items() if found is None]
         for sentence, found in zip(unseen, self._tag_sequences(unseen)):

@@ -12,10 +12,19 @@ Longer batches, and models this does not recognise, run unchanged.
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
-_lock = threading.RLock()  # the model is process-wide; narrowing changes it for the duration of one forward pass
+_locks: "weakref.WeakKeyDictionary[object, threading.Lock]" = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def _model_lock(model) -> threading.Lock:
+    """One lock per model: narrowing changes the (process-wide) model for one forward pass, so every
+    forward pass through `narrowed_relative_span` on that model, narrowed or not, holds it."""
+    with _locks_guard:
+        return _locks.setdefault(model, threading.Lock())
 
 
 def narrowable_span(model, seq_len: int) -> int | None:
@@ -36,15 +45,18 @@ def narrowable_span(model, seq_len: int) -> int | None:
 
 @contextmanager
 def narrowed_relative_span(model, seq_len: int) -> Iterator[bool]:
-    """Within the block, `model` attends over a relative span of `seq_len` (yields whether it could)."""
-    span = narrowable_span(model, seq_len)
-    if span is None:
-        yield False
-        return
-    encoder = model.base_model.encoder
-    attentions = [layer.attention.self for layer in encoder.layer]
-    full_embeddings = encoder.get_rel_embedding
-    with _lock:
+    """Within the block, `model` attends over a relative span of `seq_len` (yields whether it could).
+
+    Holds the model's lock for the whole block, so run the forward pass inside it; not re-entrant.
+    """
+    with _model_lock(model):
+        span = narrowable_span(model, seq_len)
+        if span is None:
+            yield False
+            return
+        encoder = model.base_model.encoder
+        attentions = [layer.attention.self for layer in encoder.layer]
+        full_embeddings = encoder.get_rel_embedding
         encoder.get_rel_embedding = lambda: full_embeddings()[span - seq_len:span + seq_len]
         for attention in attentions:
             attention.pos_ebd_size = seq_len

@@ -74,25 +74,6 @@ def select_edit_pairs(group_ids: Sequence[Hashable], options: SelectionOptions, 
     return pairs
 
 
-def place_edits(
-    completions: Sequence[str], pairs: Sequence[EditPair], edited: Sequence[tuple[str, bool]]
-) -> tuple[list[str], list[bool]]:
-    """Put each pair's edited text at its target; a pair whose edit changed nothing leaves the target as it was.
-
-    `edited[n]` = (edited text, changed) for `pairs[n]`. Returns the new completions and a
-    per-position flag "this position now holds an edited (off-policy) copy".
-    """
-    if len(edited) != len(pairs):
-        raise ValueError(f"{len(pairs)} pairs but {len(edited)} edit results")
-    texts = list(completions)
-    flags = [False] * len(texts)
-    for pair, (text, changed) in zip(pairs, edited):
-        if changed:
-            texts[pair.target] = text
-            flags[pair.target] = True
-    return texts, flags
-
-
 def pair_rng(seed: int, step: int, source: int) -> random.Random:
     """The RNG for one pair's edit (FN choice): depends on (seed, step, global source index) only,
     so an edit is the same whichever rank, batch or order computes it."""

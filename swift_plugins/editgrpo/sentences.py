@@ -30,6 +30,12 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in (normalize(p) for p in pieces) if s]
 
 
+def sentence_key(text: str) -> str:
+    """The text's sentences, one per line: texts with the same key have the same normalised text and
+    the same sentences (a cache key that, unlike `normalize`, keeps line-break sentence boundaries)."""
+    return "\n".join(split_sentences(text))
+
+
 def join_sentences(sentences: list[str] | tuple[str, ...]) -> str:
     """Edited reports are re-joined with single spaces."""
     return " ".join(s for s in sentences if s)

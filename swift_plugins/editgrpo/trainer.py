@@ -86,15 +86,18 @@ class EditGRPOTrainer(GRPOTrainer):
             logger.info(f"EditGRPO configuration: {self.editgrpo.to_dict()} (saved to {path})")
 
     def _check_swift_settings(self) -> None:
-        if self.editgrpo.edits and self.dynamic_num_samples:
-            raise EditGRPOConfigError("EditGRPO edits need one completion per rollout (no multi-turn / dynamic "
-                                      "sample counts); set EDITGRPO_EDITS=off")
+        # swift sets dynamic_num_samples only at run time (server multi-turn), so the scheduler is what to check
+        if self.multi_turn_scheduler is not None or self.dynamic_num_samples:
+            raise EditGRPOConfigError("EditGRPO needs one completion per rollout in groups of num_generations "
+                                      "(its edits and advantage): drop --multi_turn_scheduler")
         if self.kl_in_reward:
             raise EditGRPOConfigError("EditGRPO's advantage does not subtract KL from rewards; drop --kl_in_reward")
         actual = {k: str(getattr(self.args, k, None)) for k in STOCK_MEAN_FLAGS}
         if self.editgrpo.advantage == "mean" and actual != STOCK_MEAN_FLAGS:
             logger.warning(f"EditGRPO replaces swift's advantage ({actual}) by EDITGRPO_ADVANTAGE=mean (R - group "
                            f"mean), which equals swift's {STOCK_MEAN_FLAGS}")
+        if self.args.loss_type != "dr_grpo":
+            logger.warning(f"EditGRPO is specified with the Dr.GRPO loss; this run uses --loss_type {self.args.loss_type}")
 
     def _build_analyzer(self) -> CachedAnalyzer:
         options = dict(self.editgrpo.analyzer_options)
@@ -154,13 +157,15 @@ class EditGRPOTrainer(GRPOTrainer):
                 sample.response_token_ids = ids
                 sample.response_loss_mask = []
                 sample.rollout_logprobs = []
+                sample.routed_experts = None  # MoE routing recorded for the replaced tokens
                 sample.finish_reason = "stop"
                 sample.add_eos = False
 
     # --- rollout importance sampling -------------------------------------------------------------
     def _prepare_batch_inputs(self, samples):
         batches = super()._prepare_batch_inputs(samples)
-        if self.rollout_importance_sampling_mode is None and not self.log_rollout_offpolicy_metrics:
+        if (self.rollout_importance_sampling_mode is None and not self.log_rollout_offpolicy_metrics
+                and self.off_policy_sequence_mask_delta is None):  # swift's three readers of rollout log-probs
             return batches
         for chunk, encoded in zip(self.split_by_mini_batches(samples), batches):
             grpo_batch = encoded["grpo_batch"]
@@ -189,6 +194,9 @@ class EditGRPOTrainer(GRPOTrainer):
     def _compute_advantages(self, samples, rewards_per_func, batch_encoded_inputs):
         from accelerate.utils import gather_object
 
+        if self.dynamic_num_samples:  # set by swift at run time for server-side multi-turn rollouts
+            raise EditGRPOConfigError("EditGRPO's advantage needs groups of num_generations consecutive rollouts; "
+                                      "this run has dynamic sample counts (server multi-turn)")
         super()._compute_advantages(samples, rewards_per_func, batch_encoded_inputs)  # swift's reward metrics
         mode = "train" if self.model.training else "eval"
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
