@@ -33,10 +33,8 @@ def shared_scorers(config: RewardConfig | None = None) -> dict[str, Scorer]:
         return _scorers[config]
 
 
-def _texts(values: Sequence[Any] | None, n: int) -> list[str]:
-    """Completions/solutions as strings; a missing column or None entry is an empty report."""
-    if values is None:
-        return [""] * n
+def _texts(values: Sequence[Any]) -> list[str]:
+    """Completions/solutions as strings; a None entry is an empty report."""
     return ["" if v is None else v if isinstance(v, str) else str(v) for v in values]
 
 
@@ -62,8 +60,10 @@ class _ScorerORM(_ORMBase):
         return ClinicalScorer(parts) if len(parts) > 1 else next(iter(parts.values()))
 
     def __call__(self, completions: Sequence[Any], solution: Sequence[Any] | None = None, **kwargs) -> list[float]:
-        hyps = _texts(completions, len(completions))
-        refs = _texts(solution, len(hyps))
+        if solution is None:  # every reward would be the no-entity constant: nothing to learn, so stop
+            raise ValueError(f"{type(self).__name__} needs the gold report in the data set's `solution` column "
+                             "(editgrpo convert writes it; swift passes extra columns to reward functions)")
+        hyps, refs = _texts(completions), _texts(solution)
         scorer = self.scorer()
         result = scorer.score(hyps, refs)
         # only the composite's parts: swift already logs a single metric under the ORM's class name

@@ -168,6 +168,9 @@ def test_reference_cleaning_rules_by_example():
     other = "There is no focal consolidation, pleural thickening or pneumothorax identified."
     assert clean_reference_style(f"{seen} {other}") == f"{seen} {other}"
     assert clean_reference_style("   ") == ""
+    # only the word "indication:" starts the cut, not "contraindication:"
+    assert clean_reference_style("No contraindication: patient stable. Heart size normal.") == (
+        "No contraindication: patient stable. Heart size normal.")
 
 
 def swift_row(study_id, response, findings, **extra):

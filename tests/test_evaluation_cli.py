@@ -221,7 +221,9 @@ def test_dataset_columns_are_attached_only_when_every_row_matches(tmp_path, stud
     assert "row 0" in attach_dataset_columns(shuffled, data_path) and shuffled.read_text() == before
     short = write_jsonl(tmp_path / "short.jsonl", swift_rows[:3])
     assert "3 result rows for 4" in attach_dataset_columns(short, data_path)
-    ordered = write_jsonl(tmp_path / "ordered.jsonl", swift_rows)
+    swift_rows[1]["response"] = "Heart normal.\u2028Lungs clear.\x85"  # unescaped by ensure_ascii=False, not line ends
+    ordered = tmp_path / "ordered.jsonl"
+    ordered.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in swift_rows), encoding="utf-8")
     assert attach_dataset_columns(ordered, data_path) is None
     assert read_run(ordered).ids == [r["uid"] for r in studies[:4]]
 

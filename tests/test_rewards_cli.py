@@ -52,3 +52,14 @@ def test_check_weights(tmp_path, capsys):
     build_chexbert(tmp_path, ["No acute cardiopulmonary abnormality.", "Heart size is normal."])
     assert main(["check-weights", "--models-dir", str(tmp_path), "--metrics", "chexbert"]) == 0
     assert "ok  chexbert" in capsys.readouterr().out
+
+
+def test_score_pairs_lines_at_newlines_only(tmp_path):
+    """Form feeds and U+2028 inside a report are not line ends: the pairs stay aligned."""
+    (tmp_path / "h.txt").write_text("Heart size normal.\x0cNo effusion.\nSecond report.\n", encoding="utf-8")
+    (tmp_path / "r.txt").write_text("Heart size normal.\u2028No effusion.\nSecond report.", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out),
+                 "--backend", "rules"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["index"] for row in rows] == [0, 1]

@@ -49,10 +49,13 @@ def test_swift_reward_path_with_bad_completions(rules_env, iu_findings):
     assert [type(f).__name__ for f in funcs] == ["EditGRPORadGraph", "EditGRPOCheXbert", "EditGRPORaTEScore", "EditGRPOClinical"]
 
 
-def test_orm_without_solution_column_scores_against_empty(rules_env):
+def test_orm_without_solution_column_is_refused(rules_env):
+    """Without gold reports every reward would be the same constant (zero advantages): stop with the column's name."""
     from rewards.orms import EditGRPOClinical
 
-    values = EditGRPOClinical()(["No pneumothorax.", ""], trainer_state=None)
+    with pytest.raises(ValueError, match="`solution` column"):
+        EditGRPOClinical()(["No pneumothorax.", ""], trainer_state=None)
+    values = EditGRPOClinical()(["No pneumothorax.", ""], solution=[None, "No pneumothorax."])  # a None gold is an empty report
     assert len(values) == 2 and all(math.isfinite(v) for v in values)
 
 

@@ -192,6 +192,11 @@ def _gold_answer(row: Mapping[str, Any]) -> str | None:
     return messages[-1].get("content") if messages and messages[-1].get("role") == "assistant" else None
 
 
+def jsonl_rows(path: Path) -> list[dict]:
+    """JSON lines split at "\n" only: JSON written with ensure_ascii=False may hold U+2028 or U+0085 inside strings."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
 def attach_dataset_columns(result_path: str | Path, data_path: str | Path) -> str | None:
     """Copy DATASET_COLUMNS from the data set into swift's result rows, by position.
 
@@ -200,8 +205,7 @@ def attach_dataset_columns(result_path: str | Path, data_path: str | Path) -> st
     otherwise why not (the file is then left as swift wrote it and rows are matched by order).
     """
     result_path, data_path = Path(result_path), Path(data_path)
-    results = [json.loads(line) for line in result_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    data = [json.loads(line) for line in data_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results, data = (jsonl_rows(path) for path in (result_path, data_path))
     if len(results) != len(data):
         return f"{len(results)} result rows for {len(data)} data set rows (sampled or shuffled?)"
     for index, (result, row) in enumerate(zip(results, data)):
@@ -271,7 +275,7 @@ def align_runs(runs: Sequence[Run], on_mismatch: str = "error") -> Alignment:
 # ---------------------------------------------------------------------------------------------
 # Text cleaning (`--clean reference`)
 # ---------------------------------------------------------------------------------------------
-_INDICATION_RE = re.compile(r"indication:", re.IGNORECASE)
+_INDICATION_RE = re.compile(r"\bindication:", re.IGNORECASE)
 NEAR_DUPLICATE_JACCARD = 0.8
 NEAR_DUPLICATE_CONTAINMENT = 0.9
 

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         )
         settings = EvalSettings(tuple(runners), args.backend, args.clean, args.on_mismatch)
         result = evaluate_runs(runs, settings, runners, notes, progress=not args.no_progress)
-    except (EvalInputError, FileNotFoundError) as error:  # incl. rewards' MissingWeightsError
+    except (EvalInputError, FileNotFoundError, ValueError) as error:  # incl. MissingWeightsError, GREEN settings
         print(f"editgrpo eval: {error}", file=sys.stderr)
         return 2
     for note in notes:

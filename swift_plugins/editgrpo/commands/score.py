@@ -27,7 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_lines(path: Path) -> list[str]:
-    return [line.rstrip("\n").replace("\\n", "\n") for line in path.read_text(encoding="utf-8").splitlines()]
+    """One report per "\n"-terminated line (a literal backslash-n is a line break inside a report);
+    only "\n" ends a line, so form feeds or U+2028 inside a report cannot shift the pairs."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r").replace("\\n", "\n") for line in lines]
 
 
 def run(args: argparse.Namespace) -> int:
