@@ -42,17 +42,21 @@ RL_MAX_STEPS="${RL_MAX_STEPS:-$_rl_steps}"
 # rewards/paths.py); the policy is looked up in the same folder unless BASE_MODEL says otherwise.
 BASE_MODEL="${BASE_MODEL:-${EDITGRPO_MODELS_DIR:-$HOME/.cache/editgrpo/models}/Qwen2.5-VL-3B-Instruct}"
 TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
-export MAX_PIXELS="${MAX_PIXELS:-401408}"   # read by qwen_vl_utils / swift's Qwen2.5-VL template
-export MIN_PIXELS="${MIN_PIXELS:-262144}"
+source "$REPO_ROOT/run/images.sh"   # MAX_PIXELS / MIN_PIXELS
 TORCH_DTYPE="${TORCH_DTYPE:-bfloat16}"
 FREEZE_VIT="${FREEZE_VIT:-true}"
 OUTPUT_ROOT="${OUTPUT_ROOT:-$REPO_ROOT/output/$DATASET}"
 
 # ---- launch: GPUs per node, nodes, DeepSpeed --------------------------------------------------
 # swift starts torchrun itself when NPROC_PER_NODE or NNODES is set.
-if [[ -z "${NPROC_PER_NODE:-}" && -z "${USE_CPU:-}" ]] && command -v nvidia-smi >/dev/null 2>&1; then
-    NPROC_PER_NODE="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
-    [[ "$NPROC_PER_NODE" -gt 0 ]] || unset NPROC_PER_NODE
+if [[ -z "${NPROC_PER_NODE:-}" && -z "${USE_CPU:-}" ]]; then   # the visible GPUs
+    if [[ -n "${CUDA_VISIBLE_DEVICES:-}" ]]; then
+        IFS=',' read -r -a _visible <<< "$CUDA_VISIBLE_DEVICES"
+        NPROC_PER_NODE="${#_visible[@]}"
+    elif command -v nvidia-smi >/dev/null 2>&1; then
+        NPROC_PER_NODE="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+    fi
+    [[ "${NPROC_PER_NODE:-0}" -gt 0 ]] || unset NPROC_PER_NODE
 fi
 [[ -n "${NPROC_PER_NODE:-}" ]] && export NPROC_PER_NODE
 for _var in NNODES NODE_RANK MASTER_ADDR MASTER_PORT CUDA_VISIBLE_DEVICES; do

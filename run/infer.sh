@@ -34,6 +34,7 @@ done
 [[ -f "$DATA" ]] || { echo "infer.sh: data set $DATA not found" >&2; exit 2; }
 [[ "$OUT" == *.jsonl ]] || { echo "infer.sh: --out must end in .jsonl" >&2; exit 2; }
 
+source "$ROOT/run/images.sh"   # the training resolution (MAX_PIXELS / MIN_PIXELS)
 TEMPERATURE="${TEMPERATURE:-0}"
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-300}"
 MAX_BATCH_SIZE="${MAX_BATCH_SIZE:-8}"
@@ -103,7 +104,7 @@ settings = {
     "result": os.path.abspath(env["OUT"]), "rows": rows, "template": env["TEMPLATE"],
     "infer_backend": env["INFER_BACKEND"], "temperature": float(env["TEMPERATURE"]),
     "max_new_tokens": int(env["MAX_NEW_TOKENS"]), "max_batch_size": int(env["MAX_BATCH_SIZE"]),
-    "max_pixels": env.get("MAX_PIXELS"), "extra_args": sys.argv[1:], "wall_seconds": int(env["WALL"]),
+    "max_pixels": env.get("MAX_PIXELS"), "min_pixels": env.get("MIN_PIXELS"), "extra_args": sys.argv[1:], "wall_seconds": int(env["WALL"]),
     "ms_swift": installed("ms-swift"), "transformers": installed("transformers"),
     "dataset_columns": not_attached or f"attached by row position: {', '.join(DATASET_COLUMNS)}",
 }

@@ -77,7 +77,7 @@ def recipe_env(**overrides: str) -> dict[str, str]:
     """The caller's environment without settings that would leak into the recipes."""
     keep = {k: v for k, v in os.environ.items()
             if not k.startswith("EDITGRPO_") and k not in ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR",
-                                                          "MASTER_PORT", "MAX_PIXELS", "MIN_PIXELS", "DRY_RUN")}
+                                                          "MASTER_PORT", "MAX_PIXELS", "MIN_PIXELS", "DRY_RUN", "CUDA_VISIBLE_DEVICES")}
     return {**keep, "PATH": f"{Path(sys.executable).parent}:{keep.get('PATH', '')}", **overrides}
 
 
@@ -138,6 +138,13 @@ def test_sft_recipe_per_dataset(swift_parsers, dataset, epochs):
     assert ns.external_plugins == [str(REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py")]
     assert (command.env["MAX_PIXELS"], command.env["MIN_PIXELS"]) == ("401408", "262144")
     assert ns.per_device_train_batch_size * ns.gradient_accumulation_steps * 8 == 32
+
+
+def test_gpu_count_follows_cuda_visible_devices(swift_parsers):
+    (command,) = dry_run("sft.sh", DATASET="iu-xray", CUDA_VISIBLE_DEVICES="0,3")
+    ns = validate_swift(swift_parsers, command)
+    assert command.env["NPROC_PER_NODE"] == "2"
+    assert ns.per_device_train_batch_size * ns.gradient_accumulation_steps * 2 == 32
 
 
 @pytest.mark.parametrize("nodes, gpus", [(1, 4), (1, 8), (2, 8), (4, 8)])
@@ -202,6 +209,8 @@ def test_infer_recipe_builds_a_valid_swift_infer(swift_parsers, tmp_path):
     (argv,) = recorded(record)
     ns = validate_swift(swift_parsers, Command({}, "swift", argv))
     assert ns.val_dataset == [str(data)] and ns.result_path == str(out) and ns.temperature == 0
+    settings = json.loads(out.with_suffix(".settings.json").read_text())
+    assert (settings["max_pixels"], settings["min_pixels"]) == ("401408", "262144")  # the training resolution
 
 
 def test_evaluate_recipe_builds_a_valid_editgrpo_eval(tmp_path):
