@@ -10,9 +10,10 @@ preprocessing) and add three things:
 * batching: DyGIE only batches sentences of *one* document, and RadGraph feeds each report as a
   one-sentence document; NER and relations are per sentence (coref and events are off in the
   RadGraph archives), so many reports become the sentences of one document, one forward pass.
-  One upstream bug needs a fix for that: relation decoding masks only the rows of a shorter
-  sentence's padded span-pair matrix, not the columns, so padding slots would produce relations;
-  we cut the matrix to the sentence's own spans (a no-op for one sentence per pass).
+  One upstream bug needs a fix for that: relation decoding's keep mask (one entry per span)
+  broadcasts over the last axis of a shorter sentence's padded span-pair matrix, so it masks the
+  columns of padding slots but not their rows, which then produce relations; we cut the matrix to
+  the sentence's own spans (a no-op for one sentence per pass).
 * a factorised relation scorer: upstream builds every span pair's `[e_i, e_j, e_i * e_j]`
   (k x k x 3 x 1,556 floats per sentence: 0.5 GB for a batch of 32 sixty-word reports) and runs
   the relation feed-forward on it. Its first layer is linear, so `W [e_i, e_j, e_i*e_j] =

@@ -1,12 +1,14 @@
 """RaTEScore on our entity analyzers, with the upstream `ratescore` formula and no misalignment.
 
-Formula (RaTEScore `utils.compute` + `RaTEScorer.compute_score`): for each entity of one side,
+Formula (RaTEScore `utils.compute` + `RaTEScore.compute_score`): for each entity of one side,
 take the most similar entity of the other side (cosine of the embeddings); average
 `cos * W[type_src, type_best] * p` weighted by `W` (p = the negation weight when the pair has
 opposite polarity, else 1). Upstream calls the reference->candidate direction "precision" and
 candidate->reference "recall"; the score is their harmonic mean, 0 if both are 0, and 0.5 when
 either report has no entities. W and p come from `swift_plugins.editgrpo.matching` (the single
-source shared with the edit engine).
+source shared with the edit engine): the paper's values (ratescore 0.5.0, negation weight
+0.3612); ratescore 0.6.0's default matrix uses 0.8717 and scores differ by up to 0.13. The parity
+goldens run 0.6.0's formula code with these values.
 
 Differences from the package, on purpose:
 * upstream drops texts without a sentence of >= 3 characters before NER, which shifts every
@@ -82,7 +84,10 @@ class RaTEScorer(AnnotatingScorer[ReportAnalysis]):
     def annotate(self, texts: list[str]) -> list[ReportAnalysis]:
         """Texts without a sentence RaTEScore would read (>= 3 characters) get no entities and skip the models."""
         readable = [i for i, t in enumerate(texts) if has_rate_sentence(t)]
-        analyses = dict(zip(readable, self.analyzer.analyze([texts[i] for i in readable]))) if readable else {}
+        analysed = self.analyzer.analyze([texts[i] for i in readable]) if readable else []
+        if len(analysed) != len(readable):
+            raise RuntimeError(f"the {self._backend} analyzer returned {len(analysed)} analyses for {len(readable)} texts")
+        analyses = dict(zip(readable, analysed))
         return [analyses.get(i) or ReportAnalysis(t, tuple(split_sentences(t)), (), np.zeros((0, 1), np.float32))
                 for i, t in enumerate(texts)]
 

@@ -177,9 +177,9 @@ def test_bad_inputs(iu):
         result = edit_report(gen, ref)
         assert result.changed and [o.op for o in result.ops] == ["fn_add"]
         assert result.sentences[0] in ref.sentences
-    no_entities_ref = iu("1585", "impression")
+    no_entities_ref = iu("1585", "impression")  # "No interval change.": no FN to add, so unedited (spec §4.5)
     result = edit_report(empty, no_entities_ref)
-    assert result.text == "No interval change." and [o.op for o in result.ops] == ["empty_guard"]
+    assert not result.changed and result.text == "" and result.ops == ()
     assert not edit_report(iu("56"), empty).changed  # empty reference: nothing to learn from
     unicode = ANALYZER.analyze_one("Cœur normal. Épanchement pleural gauche. 肺 clear")
     assert edit_report(unicode, ref).changed

@@ -44,8 +44,8 @@ def test_edit_invariants(gen_text, ref_text, options):
     assert result.text == join_sentences(result.sentences)
     assert result.changed == (result.text != gen.text)
     assert result.changed == bool(result.ops)
-    if ref.sentences:
-        assert result.text, "edited text is empty although the reference has sentences"
+    if result.changed:
+        assert result.text, "an edit left an empty report"
     # budget: at most ops_per_rollout operations, plus the empty guard
     assert sum(op.op != "empty_guard" for op in result.ops) <= options.ops_per_rollout
     # a sentence is never touched twice

@@ -27,9 +27,9 @@ Guards and bad input (defined, never an exception):
   can only make it worse (without this guard the ``affinity`` mode would rewrite it, since
   negated/ANATOMY entities never reach tau against themselves);
 * an empty or whitespace-only generated report has no entities, so every reference entity is
-  FN and one reference sentence is appended; if the reference has no entities either, the
-  empty guard falls back to the first reference sentence, so the edited text is never empty
-  when the reference has sentences;
+  FN and one reference sentence is appended (the reference code leaves it unedited); if the
+  reference has no entities either, nothing applies and it stays unedited. An edit never
+  leaves an empty report: it is undone instead (step 5);
 * entities whose text lies in no sentence (index -1, e.g. a NER span across a sentence
   boundary) are ignored, as the reference drops them;
 * a text without terminator is one sentence; non-ASCII and very long reports are handled
@@ -163,12 +163,9 @@ def edit_report(
             break
         ops.append(op)
     if ops and not state.sentences():
-        guard = context.empty_guard(state, fallback_to_first=False)
+        guard = context.fn_add(state, "empty_guard")
         if guard is None:
             return unchanged
-        ops.append(guard)
-    elif not gen.sentences and not state.sentences():
-        guard = context.empty_guard(state, fallback_to_first=True)
         ops.append(guard)
     sentences = tuple(state.sentences())
     text = join_sentences(sentences)
@@ -263,15 +260,6 @@ class _Context:
         state.appended.append(sentence)
         state.used_texts.add(sentence)
         return EditOp(op_name, "", sentence, self.ref.entities[self.ref_idx[j]].text, float(self.match.ref_best[j]))
-
-    def empty_guard(self, state: _State, fallback_to_first: bool) -> EditOp | None:
-        op = self.fn_add(state, "empty_guard")
-        if op is None and fallback_to_first:
-            sentence = self.ref.sentences[0]
-            state.appended.append(sentence)
-            state.used_texts.add(sentence)
-            op = EditOp("empty_guard", "", sentence, "", -np.inf)
-        return op
 
     def _replace(self, state: _State, i: int, new: str, op_name: OpName, score: float) -> EditOp:
         slot = self.gen_sentence(i)

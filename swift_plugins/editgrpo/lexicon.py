@@ -21,7 +21,8 @@ else.
 
 Bad input: empty/whitespace-only text gives no sentences and no entities; text without any
 terminator is one sentence; non-ASCII characters never match a term but never fail; long
-texts are analysed in full (linear time).
+texts are analysed in full (linear in the number of sentences; quadratic within one sentence,
+whose terms are each checked against its negation cues).
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Lexical extras of the evaluation table: corpus BLEU-4 and ROUGE-L.
 
-Written here (a few lines each) instead of pulling pycocoevalcap/nltk: both follow the
-conventions of the COCO caption toolkit the reference evaluation uses — text lower-cased with
-punctuation removed, BLEU-4 at corpus level (clipped n-gram counts and the brevity penalty summed
-over all pairs, no smoothing), ROUGE-L as the mean per-pair LCS F-measure with beta = 1.2.
+Written here (a few lines each) instead of pulling pycocoevalcap/nltk: the formulas are the COCO
+caption toolkit's, which the reference evaluation uses — BLEU-4 at corpus level (clipped n-gram
+counts and the brevity penalty summed over all pairs, no smoothing), ROUGE-L as the mean per-pair
+LCS F-measure with beta = 1.2. Tokens differ slightly: text is lower-cased and punctuation removed
+("3.5" -> "35", "lung's" -> "lungs"), where COCO's PTB tokenizer splits ("lung 's").
 """
 from __future__ import annotations
 
