@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
+from swift_plugins.editgrpo.inference import is_hub_id
+
 DEFAULT_MODELS_DIR = Path("~/.cache/editgrpo/models")
 METRICS: tuple[str, ...] = ("chexbert", "radgraph", "ratescore", "green")
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "vocab.json", "sentencepiece.bpe.model")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
@@ -80,13 +80,6 @@ class ModelPaths:
 
     def as_dict(self) -> dict[str, str]:
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
-
-
-def is_hub_id(location: str | os.PathLike) -> bool:
-    """A hub id we may download from: not a local path, shaped owner/name, and the hub is not switched off."""
-    text = str(location)
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    return not offline and not Path(text).expanduser().exists() and bool(_HUB_ID.fullmatch(text))
 
 
 def radgraph_encoder_name(radgraph_dir: Path) -> str:

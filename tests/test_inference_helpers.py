@@ -1,7 +1,7 @@
 """Length-sorted batching and the LRU cache shared by every model pass (swift_plugins/editgrpo/inference.py)."""
 import pytest
 
-from swift_plugins.editgrpo.inference import LRUCache, length_batches
+from swift_plugins.editgrpo.inference import LRUCache, hub_id_shaped, is_hub_id, length_batches
 
 
 def padded_tokens(lengths, batches):
@@ -43,3 +43,14 @@ def test_lru_cache_without_capacity_stores_nothing(capacity):
     cache: LRUCache[str, int] = LRUCache(capacity)
     cache.put("a", 1)
     assert cache.get("a") is None and len(cache) == 0
+
+
+def test_hub_ids_and_local_paths(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert is_hub_id("Angelakeke/RaTE-NER-Deberta")
+    (tmp_path / "models").mkdir()
+    assert not is_hub_id("models/RaTE-NER-Deberta")  # a mistyped dir under an existing folder is a local path
+    assert not is_hub_id(str(tmp_path / "x")) and not is_hub_id("./a/b") and not is_hub_id("a/b/c")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no download, but the local hub cache may still resolve it
+    assert not is_hub_id("Angelakeke/RaTE-NER-Deberta") and hub_id_shaped("Angelakeke/RaTE-NER-Deberta")

@@ -164,7 +164,7 @@ def test_factory_builds_rate(rate_dirs):
     assert analyzer.name == "rate" and analyzer.batch_size == 4
 
 
-def test_missing_and_partial_dirs(rate_dirs, tmp_path):
+def test_missing_and_partial_dirs(rate_dirs, tmp_path, monkeypatch):
     ner_dir, embedder_dir = rate_dirs
     with pytest.raises(FileNotFoundError, match="RaTE-NER model dir .*nope does not exist"):
         RateAnalyzer(tmp_path / "nope", embedder_dir)
@@ -183,3 +183,7 @@ def test_missing_and_partial_dirs(rate_dirs, tmp_path):
         check_model_dir(sharded, "RaTE-NER")
     with pytest.raises(FileNotFoundError, match="could not be loaded"):
         RateAnalyzer("nobody/no-such-model", embedder_dir)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()  # a mistyped dir under an existing folder: a local path, not a hub id
+    with pytest.raises(FileNotFoundError, match="RaTE-NER model dir models/RaTE-NER-Deberta does not exist"):
+        RateAnalyzer("models/RaTE-NER-Deberta", embedder_dir)

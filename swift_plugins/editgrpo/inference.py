@@ -1,14 +1,40 @@
-"""Helpers every model pass shares (rewards and the entity analyzer): length-sorted batches and an LRU cache.
+"""Helpers every model pass shares (rewards and the entity analyzer): length-sorted batches, an LRU
+cache, and telling a Hugging Face hub id from a local path.
 
 Pure Python, no torch: cheap to import from the pure modules and from `rewards`.
 """
 from __future__ import annotations
 
+import os
+import re
 from collections import OrderedDict
+from pathlib import Path
 from typing import Generic, Hashable, Iterator, Sequence, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def hub_id_shaped(location: str | os.PathLike) -> bool:
+    """Shaped owner/name and no local path (the hub or its local cache may resolve it).
+
+    "models/RaTE-NER-Deberta" is taken for a local path when ./models exists, so a mistyped model
+    dir fails at once with "does not exist" instead of trying the network.
+    """
+    text = str(location)
+    if not _HUB_ID.fullmatch(text):
+        return False
+    path = Path(text).expanduser()
+    return not path.exists() and not Path(path.parts[0]).is_dir()
+
+
+def is_hub_id(location: str | os.PathLike) -> bool:
+    """A hub id we may download from: `hub_id_shaped` and the hub not switched off (HF_HUB_OFFLINE)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return not offline and hub_id_shaped(location)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:

@@ -28,14 +28,13 @@ goes through the tokenizer as is.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .entities import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
-from .inference import LRUCache, length_batches
+from .inference import LRUCache, hub_id_shaped, length_batches
 from .relative_span import narrowed_relative_span
 from .sentences import normalize, split_sentences
 
@@ -47,7 +46,6 @@ WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
 INDEX_FILES: tuple[str, ...] = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 TOKENIZER_FILES: tuple[str, ...] = ("tokenizer.json", "spm.model", "tokenizer.model", "vocab.txt",
                                     "sentencepiece.bpe.model")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def check_model_dir(path: str | os.PathLike, role: str) -> Path:
@@ -185,7 +183,7 @@ class RateAnalyzer:
         from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
         source = str(location)
-        if Path(source).expanduser().exists() or not _HUB_ID.match(source):
+        if not hub_id_shaped(source):
             source = str(check_model_dir(source, role))
         model_class = AutoModelForTokenClassification if token_classifier else AutoModel
         try:
