@@ -24,7 +24,7 @@ CONVERTERS: dict[str, DatasetSpec] = {
         DatasetSpec("mimic-cxr", "mimic_cxr_editgrpo", "mimic_cxr", ConvertOptions(max_images=6)),
         DatasetSpec("rexgradient", "rexgradient_editgrpo", "rexgradient",
                     ConvertOptions(max_images=6, over_max="drop", priors=False)),
-        DatasetSpec("iu-xray", "iu_xray_editgrpo", "iu_xray", ConvertOptions(max_images=2, priors=False)),
+        DatasetSpec("iu-xray", "iu_xray_editgrpo", "iu_xray", ConvertOptions(max_images=2, min_images=2, priors=False)),
         DatasetSpec("padchest-gr", "padchest_gr_editgrpo", "padchest_gr", ConvertOptions(max_images=2)),
     )
 }

@@ -26,6 +26,7 @@ PLACEHOLDER_DIR = "placeholder_images"
 @dataclass(frozen=True)
 class ConvertOptions:
     max_images: int
+    min_images: int = 1  # current-study views required (IU-XRay: 2, frontal + lateral, spec §8)
     over_max: OverMax = "truncate"  # current-study views beyond max_images: keep the first ones, or drop the study
     priors: bool = True
     skip_missing: bool = False  # drop missing image files (counted) instead of failing
@@ -177,8 +178,8 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
     """
     from tqdm import tqdm
 
-    if options.max_images < 1:
-        raise ConversionError(f"max_images must be >= 1, got {options.max_images}")
+    if not 1 <= options.min_images <= options.max_images:
+        raise ConversionError(f"need 1 <= min_images <= max_images, got {options.min_images} and {options.max_images}")
     out.mkdir(parents=True, exist_ok=True)
     summary = ConversionSummary(dataset, {name: SplitSummary() for name in SPLITS}, Counter(loaded.skipped),
                                 notes=list(loaded.notes))
@@ -236,6 +237,8 @@ def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: Convert
     if not study.images:
         return "no_images"
     current = sorted_images(study.images)
+    if len(current) < options.min_images:
+        return "too_few_images"
     if len(current) > options.max_images:
         if options.over_max == "drop":
             return "too_many_images"
@@ -245,7 +248,7 @@ def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: Convert
     prior_candidates = sorted_images(prior.images)[:options.max_images - len(current)] if prior is not None else []
     current = [image for image in map(resolver.resolve, current) if image is not None]
     prior_images = [image for image in map(resolver.resolve, prior_candidates) if image is not None]
-    if not current:
+    if len(current) < options.min_images:
         return "missing_images"
     row = _row(study, current, prior, prior_images)
     handles[study.split].write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -30,24 +30,26 @@ def real_conversion(tmp_path_factory, iu_reports):
 def test_real_csvs_convert_completely(real_conversion, iu_reports):
     out, summary = real_conversion
     rows = [row for split in ("train", "validation", "test") for row in _rows(out, split)]
+    projections = Counter(r["uid"] for r in csv.DictReader((IU_XRAY_DIR / "indiana_projections.csv").open()))
     with_findings = {row["uid"]: row for row in iu_reports if row["findings"].strip()}
-    # Every report is either a sample or a counted skip; every sample is a report with findings.
-    assert len(iu_reports) == 3851
+    two_views = {uid: row for uid, row in with_findings.items() if projections[uid] >= 2}
+    # Every report is either a sample or a counted skip; every sample is a two-view report with findings.
+    assert len(iu_reports) == 3851 and len(two_views) == 2955  # R2Gen's IU-XRay: 2,955 studies
     assert summary.total_studies + sum(summary.skipped_total().values()) == len(iu_reports)
-    assert summary.skipped_total() == {"no_findings": len(iu_reports) - len(with_findings)}
-    assert sorted(row["study_id"] for row in rows) == sorted(with_findings)
+    assert summary.skipped_total() == {"no_findings": len(iu_reports) - len(with_findings),
+                                       "too_few_images": len(with_findings) - len(two_views)}
+    assert sorted(row["study_id"] for row in rows) == sorted(two_views)
     for row in rows:
         source = with_findings[row["study_id"]]
         assert row["solution"] == normalize(source["findings"]) == row["messages"][1]["content"]
         assert row["comparison"] == normalize(source["comparison"])
-        assert 1 <= len(row["images"]) <= 2 and row["prior_study_id"] == ""
+        assert len(row["images"]) == 2 and row["prior_study_id"] == ""
         # No nulls: a column that is null in the first block of a jsonl file cannot hold text later (HF json).
         assert all(isinstance(row[key], str) for key in ("indication", "technique", "comparison", "prior_study_id"))
         assert row["views"][0] == "FRONTAL" or "FRONTAL" not in row["views"]
         assert row["messages"][0]["content"].count("<image>") == len(row["images"])
         assert all(Path(p).is_file() for p in row["images"])
     # Studies with 3+ images keep a frontal + lateral pair.
-    projections = Counter(r["uid"] for r in csv.DictReader((IU_XRAY_DIR / "indiana_projections.csv").open()))
     big = [row for row in rows if projections[row["study_id"]] > 2]
     assert big and sum(summary.splits[s].truncated for s in summary.splits) == len(big)
     assert sum(row["views"] == ["FRONTAL", "LATERAL"] for row in big) > 0.9 * len(big)

@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder for the split jsonl files")
     parser.add_argument("--max-images", type=int, default=None,
                         help="images per sample, current + prior (default: 6 MIMIC/ReXGradient, 2 IU/PadChest)")
+    parser.add_argument("--min-images", type=int, default=None,
+                        help="current-study views a sample needs; fewer: skipped, counted (default: 2 IU-XRay, 1 otherwise)")
     parser.add_argument("--over-max", choices=("truncate", "drop"), default=None,
                         help="study with more views than --max-images: keep the first (frontal-first) views, "
                              "or drop it (default: drop for ReXGradient, truncate otherwise)")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = convert(
             args.dataset, args.src, args.out, loader_options.get(args.dataset),
-            max_images=args.max_images, over_max=args.over_max, priors=False if args.no_priors else None,
+            max_images=args.max_images, min_images=args.min_images, over_max=args.over_max, priors=False if args.no_priors else None,
             skip_missing=args.skip_missing, placeholder_images=args.placeholder_images, show_progress=not args.quiet,
         )
     except ConversionError as error:
