@@ -172,7 +172,8 @@ class TransformersJudge:
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
             )
         # GREEN's judge was fine-tuned on a <|user|>/<|assistant|> layout; its tokenizer ships no template.
-        return f"<|user|>\n{prompt}{tokenizer.eos_token or ''}\n<|assistant|>\n"
+        # The text is tokenized without special tokens (a chat template writes its own), so BOS goes here.
+        return f"{tokenizer.bos_token or ''}<|user|>\n{prompt}{tokenizer.eos_token or ''}\n<|assistant|>\n"
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
         import torch
