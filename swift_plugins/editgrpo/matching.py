@@ -78,11 +78,6 @@ _WEIGHT_MATRIX = AFFINITY_MATRIX * _PENALTY_MATRIX
 _OPPOSITE_MATRIX = np.array([[(a, b) in NEGATION_PAIRS for b in ENTITY_TYPES] for a in ENTITY_TYPES])
 
 
-def opposite_polarity(type_a: str, type_b: str) -> bool:
-    """RaTEScore's notion: one side negated (NON-X), the other a positive ABNORMALITY/DISEASE."""
-    return (type_a, type_b) in NEGATION_PAIRS
-
-
 def type_indices(types: Sequence[str]) -> np.ndarray:
     """Row/column indices of entity types into AFFINITY_MATRIX (unknown type -> ValueError)."""
     try:
@@ -152,10 +147,9 @@ def match_entities(
         raise ValueError(f"match mode must be one of {MATCH_MODES}, got {mode!r}")
     cosine = similarity_matrix(gen_embeddings, ref_embeddings)
     n_gen, n_ref = cosine.shape
-    opposite = opposite_polarity_matrix(gen_types, ref_types)
     if mode == "affinity":
         scores = affinity_scores(cosine, gen_types, ref_types)
-        contradictions = _affinity_contradictions(cosine, scores, opposite, tau)
+        contradictions = _affinity_contradictions(cosine, scores, opposite_polarity_matrix(gen_types, ref_types), tau)
         gen_best = _best(scores, axis=1, size=n_gen)
         ref_best = _best(scores, axis=0, size=n_ref)
         contradicted_refs = {j for _, j in contradictions}
