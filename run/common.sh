@@ -32,8 +32,7 @@ esac
 export EDITGRPO_DATA_DIR="${EDITGRPO_DATA_DIR:-$REPO_ROOT/data}"
 SWIFT_DATASET="${DATASET//-/_}_editgrpo"
 TRAIN_DATASET="${TRAIN_DATASET:-$SWIFT_DATASET}"          # or a jsonl path
-TEST_DATASET="${TEST_DATASET:-$SWIFT_DATASET:test}"       # or a jsonl path
-MAX_IMAGES="${MAX_IMAGES:-$_images}"                      # informational: the converter caps images
+MAX_IMAGES="${MAX_IMAGES:-$_images}"                      # images per sample (the converter's cap): vLLM's per-prompt limit
 SFT_EPOCHS="${SFT_EPOCHS:-$_sft_epochs}"
 RL_MAX_STEPS="${RL_MAX_STEPS:-$_rl_steps}"
 

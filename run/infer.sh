@@ -5,7 +5,7 @@
 #
 # Decoding is deterministic by default (greedy: temperature 0) with at most 300 new tokens, the
 # length of a long FINDINGS section. Override through the environment:
-#   TEMPERATURE=0  MAX_NEW_TOKENS=300  MAX_BATCH_SIZE=8  INFER_BACKEND=transformers|vllm
+#   TEMPERATURE=0  MAX_NEW_TOKENS=300  MAX_BATCH_SIZE=8  INFER_BACKEND=transformers|vllm  MAX_IMAGES=6 (vllm)
 #   TEMPLATE=qwen2_5_vl_cxr  (registered by the plugin)  SWIFT=.venv/bin/swift  OVERWRITE=0|1
 # Writes RESULT.jsonl: swift's rows (response, labels, messages, images, ...); swift drops the data
 # set's other columns, so study_id/subject_id/split/solution are put back by row position after
@@ -69,6 +69,7 @@ ARGS=(
 )
 [[ -n "$ADAPTERS" ]] && ARGS+=(--adapters "$ADAPTERS")
 [[ "$INFER_BACKEND" == "transformers" ]] && ARGS+=(--max_batch_size "$MAX_BATCH_SIZE")
+[[ "$INFER_BACKEND" == "vllm" ]] && ARGS+=(--vllm_limit_mm_per_prompt "{\"image\": ${MAX_IMAGES:-6}}")  # the converters' largest cap
 ARGS+=("${EXTRA[@]}")
 
 echo "infer.sh: $SWIFT ${ARGS[*]}" >&2

@@ -211,6 +211,13 @@ def test_infer_recipe_builds_a_valid_swift_infer(swift_parsers, tmp_path):
     assert ns.val_dataset == [str(data)] and ns.result_path == str(out) and ns.temperature == 0
     settings = json.loads(out.with_suffix(".settings.json").read_text())
     assert (settings["max_pixels"], settings["min_pixels"]) == ("401408", "262144")  # the training resolution
+    vllm_out = out.with_name("vllm.jsonl")
+    result = subprocess.run(["bash", str(RUN / "infer.sh"), "--model", "/models/ckpt", "--data", str(data),
+                             "--out", str(vllm_out)], env=recipe_env(SWIFT=str(swift), INFER_BACKEND="vllm"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    ns = validate_swift(swift_parsers, Command({}, "swift", recorded(record)[-1]))
+    assert ns.infer_backend == "vllm" and "image" in str(ns.vllm_limit_mm_per_prompt)
 
 
 def test_evaluate_recipe_builds_a_valid_editgrpo_eval(tmp_path):

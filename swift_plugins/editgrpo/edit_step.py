@@ -101,9 +101,10 @@ def completion_ids(
 ) -> tuple[list[int], str]:
     """Token ids of an edited completion and the text they spell.
 
-    ids = encode(text) (no special tokens) + [end_id], cut to `max_length`; when the cut drops
-    text tokens, the returned text is the decoded kept tokens, so the reward scores exactly
-    what the policy is trained on.
+    ids = encode(text) (no special tokens) + [end_id], cut to `max_length` (spec §5), so a text of
+    `max_length` tokens or more loses the end token although the row is marked finished; when
+    the cut drops text tokens, the returned text is the decoded kept tokens, so the reward
+    scores exactly what the policy is trained on.
     """
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
