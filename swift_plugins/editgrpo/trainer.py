@@ -86,8 +86,8 @@ class EditGRPOTrainer(GRPOTrainer):
             logger.info(f"EditGRPO configuration: {self.editgrpo.to_dict()} (saved to {path})")
 
     def _check_swift_settings(self) -> None:
-        # swift sets dynamic_num_samples only at run time (server multi-turn), so the scheduler is what to check
-        if self.multi_turn_scheduler is not None or self.dynamic_num_samples:
+        # (swift sets dynamic_num_samples only at run time, for server multi-turn: `_compute_advantages` checks it)
+        if self.multi_turn_scheduler is not None:
             raise EditGRPOConfigError("EditGRPO needs one completion per rollout in groups of num_generations "
                                       "(its edits and advantage): drop --multi_turn_scheduler")
         if self.kl_in_reward:
