@@ -126,7 +126,7 @@ def dense_gflop(model, tokens: int) -> float:
     return 2.0 * (sum(p.numel() for p in model.parameters()) - embeddings) * tokens / 1e9
 
 
-def cold_step_gflop(scorers: dict, texts: list[str], phrases: list[str]) -> dict[str, float]:
+def cold_step_gflop(scorers: dict, radgraph_encoder: Path, texts: list[str], phrases: list[str]) -> dict[str, float]:
     """The matrix work our cold step cannot avoid: each model over the distinct texts (sentences, phrases) it reads."""
     from transformers import AutoTokenizer
 
@@ -135,7 +135,7 @@ def cold_step_gflop(scorers: dict, texts: list[str], phrases: list[str]) -> dict
 
     texts = sorted({sentence_key(t) for t in texts})
     labeler, radgraph, analyzer = scorers["chexbert"].labeler, scorers["radgraph"].model, scorers["ratescore"].analyzer
-    wordpieces = AutoTokenizer.from_pretrained(str(scorers["radgraph"]._args[1]))
+    wordpieces = AutoTokenizer.from_pretrained(str(radgraph_encoder))
     sentences = sorted({s for t in texts for _, s in tagged_sentences(t)})
     return {
         "chexbert": dense_gflop(labeler.model, sum(len(labeler.encode(t)) for t in texts)),
@@ -264,7 +264,7 @@ def main() -> None:
     print()
     print("ours per metric (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in per_metric.items()))
     if args.device == "cpu":
-        work = cold_step_gflop(warm, hyps + refs, step_phrases)
+        work = cold_step_gflop(warm, paths.resolve_radgraph_encoder(), hyps + refs, step_phrases)
         rate = gemm_gflops(args.device)
         floor = sum(work.values()) / rate
         print(f"matrix work of our cold step: {sum(work.values()):.0f} GFLOP ("

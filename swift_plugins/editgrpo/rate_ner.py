@@ -212,7 +212,8 @@ class RateAnalyzer:
         if self.ner_unit == "report":
             return self._tag_sequences([normalize(r) for r in reports])
         located = [tagged_sentences(r) for r in reports]
-        spans = {sentence: self.span_cache.get(sentence) for sentences in located for _, sentence in sentences}
+        distinct = dict.fromkeys(sentence for sentences in located for _, sentence in sentences)
+        spans = {sentence: self.span_cache.get(sentence) for sentence in distinct}  # one lookup per distinct sentence
         unseen = [sentence for sentence, found in spans.items() if found is None]
         for sentence, found in zip(unseen, self._tag_sequences(unseen)):
             spans[sentence] = tuple(found)
