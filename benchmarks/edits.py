@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datasets_registry.iu_xray import read_findings  # noqa: E402
-from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer  # noqa: E402
-from swift_plugins.editgrpo.edits import EditOptions, edit_report  # noqa: E402
-from swift_plugins.editgrpo.lexicon import LexiconAnalyzer  # noqa: E402
-from swift_plugins.editgrpo.selection import pair_rng  # noqa: E402
+from rewards.entities.cache import CachedAnalyzer  # noqa: E402
+from swift_plugins.editgrpo.algorithm.edits import EditOptions, edit_report  # noqa: E402
+from rewards.entities.lexicon import LexiconAnalyzer  # noqa: E402
+from swift_plugins.editgrpo.algorithm.selection import pair_rng  # noqa: E402
 
 def make_pairs(findings: list[str], n_pairs: int, group_size: int, seed: int = 0) -> list[tuple[str, str]]:
     """n_pairs (gen, ref) pairs in groups of `group_size` rollouts sharing one reference."""
@@ -97,8 +97,8 @@ def main() -> None:
                  f"rollouts + {cached.stats.reference_misses} refs"))
 
     if not args.skip_model:
-        from swift_plugins.editgrpo.rate_ner import RateAnalyzer
-        from swift_plugins.editgrpo.rate_random import build_rate_models
+        from rewards.entities.rate_ner import RateAnalyzer
+        from rewards.testing import build_rate_models
 
         model_pairs = make_pairs(findings, args.model_pairs, args.group_size, seed=1)
         with tempfile.TemporaryDirectory() as tmp:

@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datasets_registry.iu_xray import SHARED_REPORTS_CSV, read_findings  # noqa: E402
+from datasets_registry.iu_xray import BUNDLED_REPORTS_CSV, read_findings  # noqa: E402
 from swift_plugins.editgrpo.config import EditGRPOConfig  # noqa: E402
-from swift_plugins.editgrpo.rate_ner import DTYPES  # noqa: E402
+from rewards.entities.rate_ner import DTYPES  # noqa: E402
 
 
 def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 0) -> tuple[list[str], list[str]]:
@@ -49,8 +49,8 @@ def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 
 
 
 def build_models(models_dir: Path, size: str, corpus: list[str]) -> None:
-    from rewards.random_models import build_chexbert, build_radgraph
-    from swift_plugins.editgrpo.rate_random import build_rate_models
+    from rewards.testing import build_chexbert, build_radgraph
+    from rewards.testing import build_rate_models
 
     if not (models_dir / "chexbert" / "chexbert.pth").is_file():
         build_chexbert(models_dir, corpus, size)
@@ -66,7 +66,7 @@ def reference_style(scorers: dict, hyps: list[str], refs: list[str]) -> float:
     As the packages do it: CheXbert and RadGraph label one report per forward pass, RaTEScore
     tags the sentences of the pair's two reports together.
     """
-    from swift_plugins.editgrpo.sentences import sentence_key
+    from templates.report import sentence_key
 
     start = time.perf_counter()
     for hyp, ref in zip(hyps, refs):
@@ -82,7 +82,7 @@ def upstream_model_code():
     """The packages' own model code paths: radgraph's k x k x 3d span-pair tensor, DeBERTa over its full relative span."""
     from radgraph.dygie.models.relation import RelationExtractor
 
-    import swift_plugins.editgrpo.rate_ner as rate_ner
+    import rewards.entities.rate_ner as rate_ner
     from rewards.radgraph import UPSTREAM_RELATION_SCORING
 
     ours = (RelationExtractor._compute_span_pair_embeddings, RelationExtractor._compute_relation_scores, rate_ner.narrowed_relative_span)
@@ -98,9 +98,9 @@ def upstream_model_code():
 
 def edit_step(config: EditGRPOConfig, clinical, hyps: list[str], refs: list[str], generations: int) -> tuple[float, float, int]:
     """(edit seconds, reward seconds, rollouts edited) of one step as the trainer runs it, its analyzer's models loaded first."""
-    from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer
-    from swift_plugins.editgrpo.edit_step import EDITED, edit_targets
-    from swift_plugins.editgrpo.entities import build_analyzer
+    from rewards.entities.cache import CachedAnalyzer
+    from swift_plugins.editgrpo.algorithm.step import EDITED, edit_targets
+    from rewards.entities.backends import build_analyzer
 
     analyzer = build_analyzer(config.analyzer, **config.analyzer_options)
     analyzer.analyze(["Heart size is normal."])
@@ -130,8 +130,8 @@ def cold_step_gflop(scorers: dict, radgraph_encoder: Path, texts: list[str], phr
     """The matrix work our cold step cannot avoid: each model over the distinct texts (sentences, phrases) it reads."""
     from transformers import AutoTokenizer
 
-    from swift_plugins.editgrpo.rate_ner import tagged_sentences
-    from swift_plugins.editgrpo.sentences import sentence_key
+    from rewards.entities.rate_ner import tagged_sentences
+    from templates.report import sentence_key
 
     texts = sorted({sentence_key(t) for t in texts})
     labeler, radgraph, analyzer = scorers["chexbert"].labeler, scorers["radgraph"].model, scorers["ratescore"].analyzer
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--size", choices=("base", "tiny"), default="base")
     parser.add_argument("--models-dir", type=Path, default=None, help="default: /tmp/editgrpo-bench-models-<size>")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--reports", type=Path, default=SHARED_REPORTS_CSV, help="IU-XRay indiana_reports.csv")
+    parser.add_argument("--reports", type=Path, default=BUNDLED_REPORTS_CSV, help="IU-XRay indiana_reports.csv")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (the scorers' and the edit analyzer's)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
     parser.add_argument("--edits", action="store_true",

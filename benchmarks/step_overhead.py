@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from swift_plugins.editgrpo.tiny_model import build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny_run import (grpo_args, logged_steps, run, swift_command,  # noqa: E402
+from swift_plugins.editgrpo.tiny.model import build_tiny_model  # noqa: E402
+from swift_plugins.editgrpo.tiny.swift_run import (grpo_args, logged_steps, run, swift_command,  # noqa: E402
                                              write_iu_dataset)
 
 

@@ -10,10 +10,10 @@ import importlib
 from dataclasses import replace
 from pathlib import Path
 
-from .catalog import CONVERTERS, SYNTHETIC_SWIFT_NAME, DatasetSpec
-from .pipeline import ConversionSummary, ConvertOptions, convert_studies
-from .records import ConversionError
-from .registration import register_datasets
+from datasets_registry.catalog import CONVERTERS, SYNTHETIC_SWIFT_NAME, DatasetSpec
+from datasets_registry.pipeline import ConversionSummary, ConvertOptions, convert_studies
+from datasets_registry.records import ConversionError
+from datasets_registry.registration import register_datasets
 
 
 def convert(name: str, src: Path | str, out: Path | str, loader_options: dict | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .pipeline import ConvertOptions
+from datasets_registry.pipeline import ConvertOptions
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Iterator
 
-from .records import ConversionError
+from datasets_registry.records import ConversionError
 
 # Undecodable bytes (surrogateescape) and lone surrogates from JSON escapes: neither is text.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")

@@ -21,13 +21,14 @@ import hashlib
 from collections import defaultdict
 from pathlib import Path
 
-from .io import find_file, read_csv, read_json
-from .records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
-from .sections import clean_section
+from datasets_registry.io import find_file, read_csv, read_json
+from datasets_registry.records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
+from datasets_registry.sections import clean_section
 
-# The real report text shipped beside the repository (shared/data/iu_xray): tests, benchmarks and
-# the tiny model's tokenizer read it; converters take any `--src`.
-SHARED_REPORTS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "iu_xray" / "indiana_reports.csv"
+# The real report text bundled with the repository (data/iu_xray, unmodified, CC BY-NC-ND 4.0; see its
+# README): tests, benchmarks and the tiny model's tokenizer read it; converters take any `--src`.
+BUNDLED_DIR = Path(__file__).resolve().parent / "data" / "iu_xray"
+BUNDLED_REPORTS_CSV = BUNDLED_DIR / "indiana_reports.csv"
 SPLIT_RATIO: tuple[tuple[str, int], ...] = (("train", 7), ("validation", 1), ("test", 2))
 IMAGE_DIRS: tuple[str, ...] = ("images/images_normalized", "images_normalized", "images")
 
@@ -109,12 +110,12 @@ def _load_r2gen(src: Path) -> LoadResult:
     return result
 
 
-def read_report_rows(path: Path = SHARED_REPORTS_CSV) -> list[dict[str, str]]:
-    """Every row of a Kaggle `indiana_reports.csv`, in file order (the shared copy by default)."""
+def read_report_rows(path: Path = BUNDLED_REPORTS_CSV) -> list[dict[str, str]]:
+    """Every row of a Kaggle `indiana_reports.csv`, in file order (the bundled copy by default)."""
     with Path(path).open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
-def read_findings(path: Path = SHARED_REPORTS_CSV) -> list[str]:
+def read_findings(path: Path = BUNDLED_REPORTS_CSV) -> list[str]:
     """The non-empty FINDINGS sections of `indiana_reports.csv`, in file order."""
     return [row["findings"] for row in read_report_rows(path) if row["findings"].strip()]

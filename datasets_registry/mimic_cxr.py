@@ -24,9 +24,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import find_file, has_bad_bytes, read_csv, read_json, read_report_text
-from .records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
-from .sections import clean_section, parse_report
+from datasets_registry.io import find_file, has_bad_bytes, read_csv, read_json, read_report_text
+from datasets_registry.records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
+from datasets_registry.sections import clean_section, parse_report
 
 METADATA = "mimic-cxr-2.0.0-metadata.csv"
 SPLIT = "mimic-cxr-2.0.0-split.csv"

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from swift_plugins.editgrpo.sentences import join_sentences, normalize
+from templates.report import join_sentences, normalize
 
-from .io import find_file, has_bad_bytes, read_csv, read_json
-from .records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split
+from datasets_registry.io import find_file, has_bad_bytes, read_csv, read_json
+from datasets_registry.records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split
 
 IMAGE_DIR = "Padchest_GR_files"
 PRIOR_DIR = "PadChest_GR_progression_prior_studies"

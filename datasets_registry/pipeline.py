@@ -15,8 +15,8 @@ from typing import Literal
 
 from templates.prompt import StudyImage, build_messages
 
-from .io import has_bad_bytes, write_placeholder_image
-from .records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
+from datasets_registry.io import has_bad_bytes, write_placeholder_image
+from datasets_registry.records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
 
 OverMax = Literal["truncate", "drop"]
 MAX_LISTED_MISSING = 20

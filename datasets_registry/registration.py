@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .catalog import CONVERTERS, SYNTHETIC_SWIFT_NAME
-from .records import SPLITS, ConversionError, normalize_split
+from datasets_registry.catalog import CONVERTERS, SYNTHETIC_SWIFT_NAME
+from datasets_registry.records import SPLITS, ConversionError, normalize_split
 
 DATA_DIR_ENV = "EDITGRPO_DATA_DIR"
 SUFFIX = "_editgrpo"

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .io import has_bad_bytes, read_json
-from .records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
-from .sections import clean_section
+from datasets_registry.io import has_bad_bytes, read_json
+from datasets_registry.records import ConversionError, LoadResult, SourceImage, SourceStudy, normalize_split, normalize_view
+from datasets_registry.sections import clean_section
 
 SPLIT_FILES: tuple[str, ...] = ("train", "valid", "test")
 IMAGE_DIR = "deid_png"

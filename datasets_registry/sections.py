@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from swift_plugins.editgrpo.sentences import normalize
+from templates.report import normalize
 
 # Canonical section for each header variant (compared upper-cased, single-spaced).
 HEADER_SECTIONS: dict[str, str] = {

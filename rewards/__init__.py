@@ -9,8 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from .base import ScoreResult, Scorer, check_pairs, finite
-from .paths import METRICS, ModelPaths, MissingWeightsError, preflight
+from rewards.base import ScoreResult, Scorer, check_pairs, finite
+from rewards.paths import METRICS, ModelPaths, MissingWeightsError, preflight
 
 BACKENDS: tuple[str, ...] = ("real", "rules")
 REWARD_METRICS: tuple[str, ...] = ("radgraph", "chexbert", "ratescore")  # EditGRPO's reward, in the paper's order
@@ -69,8 +69,8 @@ def build_scorers(
     if unknown:
         raise ValueError(f"unknown reward metrics {unknown}; expected some of {tuple(OUTPUT_KEYS)}")
     if backend == "rules":
-        from .ratescore import RaTEScorer
-        from .rules import LexiconGraphScorer, RuleCheXpertScorer
+        from rewards.ratescore import RaTEScorer
+        from rewards.rules import LexiconGraphScorer, RuleCheXpertScorer
 
         factories = {
             "chexbert": lambda: RuleCheXpertScorer(cache_size=cache_size),
@@ -87,16 +87,16 @@ def build_scorers(
     scorers: dict[str, Scorer] = {}
     for metric in metrics:
         if metric == "chexbert":
-            from .chexbert import CheXbertScorer
+            from rewards.chexbert import CheXbertScorer
 
             scorers[metric] = CheXbertScorer(paths.chexbert_ckpt, paths.bert_dir, device, torch_dtype, batch_size, cache_size)
         elif metric == "radgraph":
-            from .radgraph import RadGraphScorer
+            from rewards.radgraph import RadGraphScorer
 
             scorers[metric] = RadGraphScorer(paths.radgraph_dir, paths.resolve_radgraph_encoder(), device, torch_dtype,
                                              batch_size, cache_size)
         else:
-            from .ratescore import RATE_EMBED_MAX_LENGTH, RaTEScorer
+            from rewards.ratescore import RATE_EMBED_MAX_LENGTH, RaTEScorer
 
             options = {"ner_dir": str(paths.rate_ner_dir), "embedder_dir": str(paths.biolord_dir), "device": device,
                        "dtype": dtype, "batch_size": batch_size, "pooling": "cls", "embed_max_length": RATE_EMBED_MAX_LENGTH,

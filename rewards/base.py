@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Generic, Sequence, TypeVar
 
-from swift_plugins.editgrpo.inference import LRUCache
-from swift_plugins.editgrpo.sentences import sentence_key
+from rewards.batching import LRUCache, lookup_or_compute
+from templates.report import sentence_key
 
 A = TypeVar("A")
 
@@ -87,19 +87,7 @@ class AnnotatingScorer(Scorer, Generic[A]):
         check_pairs(hyps, refs)
         hyp_keys = [sentence_key(h) for h in hyps]
         ref_keys = [sentence_key(r) for r in refs]
-        known: dict[str, A] = {}
-        for key in dict.fromkeys(ref_keys + hyp_keys):
-            found = self.cache.get(key)
-            if found is None:
-                found = self.recent.get(key)
-            if found is not None:
-                known[key] = found
-        missing = [key for key in dict.fromkeys(ref_keys + hyp_keys) if key not in known]
-        if missing:
-            annotated = self.annotate(missing)
-            if len(annotated) != len(missing):
-                raise RuntimeError(f"{type(self).__name__}.annotate returned {len(annotated)} results for {len(missing)} texts")
-            known.update(zip(missing, annotated))
+        known, _ = lookup_or_compute(ref_keys + hyp_keys, self.annotate, (self.cache, self.recent))
         for key in dict.fromkeys(ref_keys):
             self.cache.put(key, known[key])
         for key in dict.fromkeys(hyp_keys):

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from swift_plugins.editgrpo.inference import length_batches
+from rewards.batching import length_batches
 
-from .base import AnnotatingScorer, check_pairs, prf
-from .paths import is_hub_id
+from rewards.base import AnnotatingScorer, check_pairs, prf
+from rewards.paths import is_hub_id
 
 CONDITIONS: tuple[str, ...] = (
     "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",

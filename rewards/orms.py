@@ -17,8 +17,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-from . import CLINICAL_KEY, OUTPUT_KEYS, REWARD_METRICS, ClinicalScorer, RewardConfig, build_from_config
-from .base import Scorer, finite
+from rewards import CLINICAL_KEY, OUTPUT_KEYS, REWARD_METRICS, ClinicalScorer, RewardConfig, build_from_config
+from rewards.base import Scorer, finite
 
 _lock = threading.Lock()
 _scorers: dict[RewardConfig, dict[str, Scorer]] = {}

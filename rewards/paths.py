@@ -18,17 +18,75 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
-from swift_plugins.editgrpo.inference import is_hub_id
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def hub_id_shaped(location: str | os.PathLike) -> bool:
+    """Shaped owner/name and no local path (the hub or its local cache may resolve it).
+
+    "models/RaTE-NER-Deberta" is taken for a local path when ./models exists, so a mistyped model
+    dir fails at once with "does not exist" instead of trying the network.
+    """
+    text = str(location)
+    if not _HUB_ID.fullmatch(text):
+        return False
+    path = Path(text).expanduser()
+    return not path.exists() and not Path(path.parts[0]).is_dir()
+
+
+def is_hub_id(location: str | os.PathLike) -> bool:
+    """A hub id we may download from: `hub_id_shaped` and the hub not switched off (HF_HUB_OFFLINE)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return not offline and hub_id_shaped(location)
+
 
 DEFAULT_MODELS_DIR = Path("~/.cache/editgrpo/models")
 METRICS: tuple[str, ...] = ("chexbert", "radgraph", "ratescore", "green")
 
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "vocab.json", "sentencepiece.bpe.model")
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "tokenizer.model", "vocab.json", "sentencepiece.bpe.model")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def model_dir_missing(directory: Path, weights: bool = True) -> dict[str, list[str]]:
+    """What an existing local Hugging Face model dir lacks, by part: {"config": [...], "tokenizer":
+    [alternatives], "weights": [alternatives, or the shards an index names]}; empty when complete.
+
+    The one completeness rule for every model dir (preflight, check-weights, the RaTE analyzer).
+    """
+    missing: dict[str, list[str]] = {}
+    if not (directory / "config.json").is_file():
+        missing["config"] = ["config.json"]
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        missing["tokenizer"] = list(TOKENIZER_FILES)
+    if weights:
+        index = next((directory / name for name in INDEX_FILES if (directory / name).is_file()), None)
+        if index is not None:
+            shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+            absent = [shard for shard in shards if not (directory / shard).is_file()]
+            if absent:
+                missing["shards"] = absent
+        elif not any((directory / name).is_file() for name in WEIGHT_FILES):
+            missing["weights"] = list(WEIGHT_FILES)
+    return missing
+
+
+def check_model_dir(path: str | os.PathLike, role: str) -> Path:
+    """The dir as a Path if it holds config, weights and tokenizer; else FileNotFoundError naming all that is missing."""
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{role} model dir {directory} does not exist (expected a local Hugging Face model dir)")
+    missing = model_dir_missing(directory)
+    if missing:
+        parts = [", ".join(names) if part == "shards" else " or ".join(names) for part, names in missing.items()]
+        raise FileNotFoundError(f"{role} model dir {directory} is incomplete: missing {', '.join(parts)}")
+    return directory
 
 
 @dataclass(frozen=True)
@@ -102,23 +160,22 @@ class MissingWeightsError(FileNotFoundError):
     """Raised once, listing every missing file for every requested metric."""
 
 
-def _hf_dir_problem(path: Path) -> str | None:
+def _hf_dir_problem(path: Path, weights: bool = False) -> str | None:
+    """Everything a model dir lacks, in one line (None when complete, or a hub id we may download)."""
     if is_hub_id(path):
         return None
     if not path.is_dir():
         return f"directory {path} does not exist"
-    if not (path / "config.json").is_file():
-        return f"{path / 'config.json'} is missing"
-    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
-        return f"no tokenizer file ({' or '.join(_TOKENIZER_FILES)}) in {path}"
-    return None
+    described = {"config": lambda names: f"{path / 'config.json'} is missing",
+                 "tokenizer": lambda names: f"no tokenizer file ({' or '.join(names)}) in {path}",
+                 "weights": lambda names: f"no weights ({' or '.join(names)}) in {path}",
+                 "shards": lambda names: f"weight shards missing in {path}: {', '.join(names)}"}
+    missing = model_dir_missing(path, weights)
+    return "; ".join(described[part](names) for part, names in missing.items()) or None
 
 
 def _hf_model_problem(path: Path) -> str | None:
-    problem = _hf_dir_problem(path)
-    if problem is None and not is_hub_id(path) and not any((path / name).is_file() for name in _WEIGHT_FILES):
-        return f"no weights ({' or '.join(_WEIGHT_FILES)}) in {path}"
-    return problem
+    return _hf_dir_problem(path, weights=True)
 
 
 def _radgraph_problem(path: Path) -> str | None:

@@ -38,9 +38,9 @@ from typing import Sequence
 
 import torch
 
-from swift_plugins.editgrpo.inference import length_batches
+from rewards.batching import length_batches
 
-from .base import AnnotatingScorer, prf
+from rewards.base import AnnotatingScorer, prf
 
 LEVELS: tuple[str, ...] = ("simple", "partial", "complete")
 DEFAULT_MAX_WORDS = 256

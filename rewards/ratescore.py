@@ -5,7 +5,7 @@ take the most similar entity of the other side (cosine of the embeddings); avera
 `cos * W[type_src, type_best] * p` weighted by `W` (p = the negation weight when the pair has
 opposite polarity, else 1). Upstream calls the reference->candidate direction "precision" and
 candidate->reference "recall"; the score is their harmonic mean, 0 if both are 0, and 0.5 when
-either report has no entities. W and p come from `swift_plugins.editgrpo.matching` (the single
+either report has no entities. W and p come from `rewards.entities.affinity` (the single
 source shared with the edit engine): the paper's values (ratescore 0.5.0, negation weight
 0.3612); ratescore 0.6.0's default matrix uses 0.8717 and scores differ by up to 0.13. The parity
 goldens run 0.6.0's formula code with these values.
@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from swift_plugins.editgrpo.entities import EntityAnalyzer, ReportAnalysis
-from swift_plugins.editgrpo.rate_ner import tagged_sentences
-from swift_plugins.editgrpo.sentences import split_sentences
-from swift_plugins.editgrpo.matching import AFFINITY_MATRIX, NEGATION_WEIGHT, opposite_polarity_matrix, similarity_matrix, type_indices
+from rewards.entities.types import EntityAnalyzer, ReportAnalysis
+from rewards.entities.rate_ner import tagged_sentences
+from templates.report import split_sentences
+from rewards.entities.affinity import AFFINITY_MATRIX, NEGATION_WEIGHT, opposite_polarity_matrix, similarity_matrix, type_indices
 
-from .base import AnnotatingScorer
+from rewards.base import AnnotatingScorer
 
 NO_ENTITY_SCORE = 0.5
 RATE_EMBED_MAX_LENGTH = 30  # RaTEScore's max_length for entity phrases
@@ -98,6 +98,6 @@ class RaTEScorer(AnnotatingScorer[ReportAnalysis]):
 @lru_cache(maxsize=4)
 def _load_analyzer(backend: str, options: tuple) -> EntityAnalyzer:
     """One analyzer (and model load) per process and configuration."""
-    from swift_plugins.editgrpo.entities import build_analyzer
+    from rewards.entities.backends import build_analyzer
 
     return build_analyzer(backend, **dict(options))

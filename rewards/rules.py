@@ -19,12 +19,12 @@ import re
 
 import numpy as np
 
-from swift_plugins.editgrpo.entities import ReportAnalysis
-from swift_plugins.editgrpo.sentences import split_sentences
+from rewards.entities.types import ReportAnalysis
+from templates.report import split_sentences
 
-from .base import AnnotatingScorer, prf
-from .chexbert import CONDITIONS, LabelScorer
-from .ratescore import _load_analyzer
+from rewards.base import AnnotatingScorer, prf
+from rewards.chexbert import CONDITIONS, LabelScorer
+from rewards.ratescore import _load_analyzer
 
 PROXY_NOTE = ("rules backend: offline PROXIES (keyword+negation CheXpert labels; lexicon-entity F1 for RadGraph; "
               "the RaTEScore formula over lexicon entities), not comparable with CheXbert/RadGraph/RaTEScore numbers")

@@ -85,7 +85,7 @@ PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" - "${EXTRA[@]}" <<'PY'
 import json, os, sys
 from importlib.metadata import PackageNotFoundError, version
 
-from swift_plugins.editgrpo.evaluation import DATASET_COLUMNS, attach_dataset_columns
+from swift_plugins.editgrpo.evaluation.results import DATASET_COLUMNS, attach_dataset_columns
 
 
 def installed(name):

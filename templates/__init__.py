@@ -2,6 +2,6 @@
 
 Importing this package does not import swift; call `register_templates()` for that.
 """
-from .registration import CXR_TEMPLATE, register_templates
+from templates.registration import CXR_TEMPLATE, register_templates
 
 __all__ = ["CXR_TEMPLATE", "register_templates"]

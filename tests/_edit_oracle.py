@@ -1,7 +1,7 @@
 """Test oracle: what an edited completion must look like, given its source and the logged ops."""
 from __future__ import annotations
 
-from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
+from templates.report import join_sentences, split_sentences
 
 REPLACING = ("fp_replace", "contradiction")
 APPENDING = ("fn_add", "empty_guard")

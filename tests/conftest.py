@@ -6,25 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from datasets_registry.iu_xray import SHARED_REPORTS_CSV, read_report_rows
+from datasets_registry.iu_xray import read_report_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-IU_XRAY_DIR = SHARED_REPORTS_CSV.parent
-
-
-def load_iu_reports() -> list[dict[str, str]]:
-    """All 3,851 IU-XRay report rows (uid, findings, impression, indication, ...)."""
-    if not SHARED_REPORTS_CSV.exists():
-        pytest.skip(f"IU-XRay reports not found at {SHARED_REPORTS_CSV} (shared/data/iu_xray)")
-    return read_report_rows()
-
 
 @pytest.fixture(scope="session")
 def iu_reports() -> list[dict[str, str]]:
-    return load_iu_reports()
+    """All 3,851 bundled IU-XRay report rows (uid, findings, impression, indication, ...)."""
+    return read_report_rows()
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +27,7 @@ def iu_findings(iu_reports) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen2.5-VL checkpoint built once per session by `editgrpo tiny-model`'s builder."""
-    from swift_plugins.editgrpo.tiny_model import build_tiny_model
+    from swift_plugins.editgrpo.tiny.model import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny_qwen2_5_vl")
     build_tiny_model(out)

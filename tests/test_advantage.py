@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from swift_plugins.editgrpo.advantage import STD_EPS, compute_advantages
+from swift_plugins.editgrpo.algorithm.advantage import STD_EPS, compute_advantages
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Reference-side LRU cache and rollout de-duplication in front of an analyzer."""
 import pytest
 
-from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer
-from swift_plugins.editgrpo.sentences import sentence_key
-from swift_plugins.editgrpo.lexicon import LexiconAnalyzer
+from rewards.entities.cache import CachedAnalyzer
+from templates.report import sentence_key
+from rewards.entities.lexicon import LexiconAnalyzer
 
 
 class CountingAnalyzer(LexiconAnalyzer):

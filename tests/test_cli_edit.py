@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from swift_plugins.editgrpo.cli import main
-from swift_plugins.editgrpo.rate_random import build_rate_models
+from rewards.testing import build_rate_models
 
 
 @pytest.fixture(scope="module")

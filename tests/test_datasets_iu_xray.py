@@ -10,10 +10,9 @@ import pytest
 
 from datasets_registry import convert
 from datasets_registry.io import write_placeholder_image
-from datasets_registry.iu_xray import hashed_split
-from swift_plugins.editgrpo.sentences import normalize
+from datasets_registry.iu_xray import BUNDLED_DIR as IU_XRAY_DIR, hashed_split
+from templates.report import normalize
 
-from conftest import IU_XRAY_DIR
 
 
 def _rows(out: Path, split: str) -> list[dict]:

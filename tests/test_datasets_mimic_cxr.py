@@ -13,7 +13,7 @@ from datasets_registry import ConversionError, convert
 from datasets_registry.io import write_placeholder_image
 from datasets_registry.mimic_cxr import METADATA, SPLIT, study_dir
 from swift_plugins.editgrpo.cli import main as cli_main
-from swift_plugins.editgrpo.sentences import normalize
+from templates.report import normalize
 
 
 @dataclass

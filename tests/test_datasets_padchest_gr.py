@@ -10,7 +10,7 @@ import pytest
 from datasets_registry import ConversionError, convert
 from datasets_registry.io import write_placeholder_image
 from datasets_registry.padchest_gr import IMAGE_DIR, PRIOR_DIR
-from swift_plugins.editgrpo.sentences import split_sentences
+from templates.report import split_sentences
 
 MASTER_COLUMNS = ["StudyID", "ImageID", "label", "prior_study", "prior_imageID", "sentence_en", "sentence_es",
                   "split", "PatientID", "PatientSex_DICOM", "StudyDate_DICOM", "StudyDate", "PatientAge"]

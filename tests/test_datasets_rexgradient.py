@@ -6,7 +6,7 @@ from pathlib import Path
 
 from datasets_registry import convert
 from datasets_registry.io import write_placeholder_image
-from swift_plugins.editgrpo.sentences import normalize
+from templates.report import normalize
 
 
 def _study(root: Path, patient: str, accession: str, views: list[str], findings: str, date: str = "20200101") -> dict:

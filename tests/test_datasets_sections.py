@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from datasets_registry.sections import parse_report
-from swift_plugins.editgrpo.sentences import normalize
+from templates.report import normalize
 
 MIMIC_STYLE = """                                 FINAL REPORT
  EXAMINATION:  CHEST (PA AND LAT)

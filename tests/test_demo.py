@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from swift_plugins.editgrpo import demo
-from swift_plugins.editgrpo.demo import DemoConfig, DemoError, Stage, progress_line, run_stages
+from swift_plugins.editgrpo.tiny import demo, stages
+from swift_plugins.editgrpo.tiny.demo import DemoConfig, DemoError, run_stages
+from swift_plugins.editgrpo.tiny.stages import Stage, progress_line
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,7 @@ def test_foreign_directory_is_never_touched(tmp_path):
 
 
 def test_one_run_per_directory_at_a_time(tmp_path):
-    with demo._locked(tmp_path):
+    with stages.locked(tmp_path, demo.KIND):
         with pytest.raises(DemoError, match="in use by another demo run"):
             run_stages(tmp_path, DemoConfig(), _stages([]))
 
@@ -106,7 +107,7 @@ def test_stage_environment_is_isolated(monkeypatch, tmp_path):
 
 def test_failed_command_reports_its_log(tmp_path):
     with pytest.raises(DemoError, match="boom failed .exit 3.*full log") as error:
-        demo.run_logged([sys.executable, "-c", "print('went wrong'); raise SystemExit(3)"], {}, tmp_path / "boom.log",
+        stages.run_logged([sys.executable, "-c", "print('went wrong'); raise SystemExit(3)"], {}, tmp_path / "boom.log",
                         "boom", heartbeat=1)
     assert "went wrong" in str(error.value)
 

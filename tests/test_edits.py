@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from swift_plugins.editgrpo.edits import EditOp, EditOptions, edit_report
-from swift_plugins.editgrpo.entities import ReportAnalysis
-from swift_plugins.editgrpo.lexicon import LexiconAnalyzer, hashed_ngram_embedding
-from swift_plugins.editgrpo.matching import match_entities
+from swift_plugins.editgrpo.algorithm.edits import EditOp, EditOptions, edit_report
+from rewards.entities.types import ReportAnalysis
+from rewards.entities.lexicon import LexiconAnalyzer, hashed_ngram_embedding
+from swift_plugins.editgrpo.algorithm.matching import match_entities
 
 ANALYZER = LexiconAnalyzer()
 

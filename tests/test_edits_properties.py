@@ -4,13 +4,13 @@ import random
 
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from swift_plugins.editgrpo.edits import EditOptions, edit_report
-from swift_plugins.editgrpo.lexicon import LexiconAnalyzer
-from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
-from conftest import load_iu_reports
+from swift_plugins.editgrpo.algorithm.edits import EditOptions, edit_report
+from rewards.entities.lexicon import LexiconAnalyzer
+from templates.report import join_sentences, split_sentences
+from datasets_registry.iu_xray import read_findings
 
 ANALYZER = LexiconAnalyzer()
-FINDINGS = [r["findings"] for r in load_iu_reports() if r["findings"].strip()]
+FINDINGS = read_findings()
 
 garbage = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=120)
 real = st.integers(0, len(FINDINGS) - 1).map(FINDINGS.__getitem__)

@@ -6,8 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from swift_plugins.editgrpo.entities import ENTITY_TYPES, build_analyzer, sentence_of
-from swift_plugins.editgrpo.lexicon import LexiconAnalyzer, hashed_ngram_embedding
+from rewards.entities.backends import build_analyzer
+from rewards.entities.types import ENTITY_TYPES, sentence_of
+from rewards.entities.lexicon import LexiconAnalyzer, hashed_ngram_embedding
 
 ANALYZER = LexiconAnalyzer()
 
@@ -99,7 +100,7 @@ def test_embeddings_similar_terms_and_unrelated():
 
 
 def test_embeddings_identical_across_processes():
-    code = ("from swift_plugins.editgrpo.lexicon import hashed_ngram_embedding as h;"
+    code = ("from rewards.entities.lexicon import hashed_ngram_embedding as h;"
             "print(h('calcified granuloma').round(6).tolist())")
     outputs = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -8,21 +8,13 @@ import numpy as np
 import pytest
 
 from rewards.chexbert import CONDITIONS, CONDITIONS_5, binary_labels, corpus_f1, pair_f1
-from swift_plugins.editgrpo.evaluation import (
-    EvalInputError,
-    EvalSettings,
-    Pair,
-    RougeRunner,
-    Run,
-    align_runs,
-    average_clinical,
-    clean_reference_style,
-    evaluate_runs,
-    read_run,
-    settings_path,
-)
-from swift_plugins.editgrpo.sentences import split_sentences
-from swift_plugins.editgrpo.text_metrics import corpus_bleu, rouge_l, tokenize
+from swift_plugins.editgrpo.evaluation.columns import average_clinical
+from swift_plugins.editgrpo.evaluation.results import EvalInputError, Pair, Run, align_runs, read_run, settings_path
+from swift_plugins.editgrpo.evaluation.runners import RougeRunner
+from swift_plugins.editgrpo.evaluation.table import EvalSettings, evaluate_runs
+from swift_plugins.editgrpo.evaluation.text import clean_reference_style
+from templates.report import split_sentences
+from swift_plugins.editgrpo.evaluation.lexical import corpus_bleu, rouge_l, tokenize
 
 BLANK, POS, NEG, UNC = 0, 1, 2, 3
 
@@ -264,8 +256,8 @@ def test_empty_hypotheses_are_scored_and_counted_not_dropped(iu_reports):
 
 def test_scoring_in_progress_chunks_gives_the_same_numbers_as_one_call(iu_reports, monkeypatch):
     import rewards
-    from swift_plugins.editgrpo import evaluation
-    from swift_plugins.editgrpo.eval_scorers import model_runners
+    from swift_plugins.editgrpo.evaluation import runners as evaluation
+    from swift_plugins.editgrpo.evaluation.runners import model_runners
 
     rows = [r for r in iu_reports if r["findings"].strip() and r["impression"].strip()][:40]
     hyps, refs = [r["impression"] for r in rows], [r["findings"] for r in rows]

@@ -8,8 +8,8 @@ import pytest
 from test_evaluation import swift_row, write_jsonl
 
 from swift_plugins.editgrpo.cli import main
-from swift_plugins.editgrpo.evaluation import read_run, settings_path
-from swift_plugins.editgrpo.sentences import join_sentences, split_sentences
+from swift_plugins.editgrpo.evaluation.results import read_run, settings_path
+from templates.report import join_sentences, split_sentences
 
 N_STUDIES = 12
 
@@ -160,8 +160,8 @@ def test_rules_backend_on_iu_xray_is_sane_reproducible_and_labels_each_reference
 def tiny_scorer_models(tmp_path_factory, iu_reports):
     """Random-weight CheXbert, RadGraph-XL, RaTE-NER and BioLORD dirs in the layout users download
     (built by the rewards/edit-engine builders, so the real loading and inference code runs)."""
-    from rewards.random_models import build_chexbert, build_radgraph
-    from swift_plugins.editgrpo.rate_random import build_rate_models
+    from rewards.testing import build_chexbert, build_radgraph
+    from rewards.testing import build_rate_models
 
     corpus = [r["findings"] for r in iu_reports if r["findings"].strip()][:400]
     models_dir = tmp_path_factory.mktemp("scorer_models")
@@ -209,7 +209,7 @@ def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, tin
 
 
 def test_dataset_columns_are_attached_only_when_every_row_matches(tmp_path, studies):
-    from swift_plugins.editgrpo.evaluation import attach_dataset_columns
+    from swift_plugins.editgrpo.evaluation.results import attach_dataset_columns
 
     data = [{"messages": [{"role": "user", "content": "<image>findings?"}, {"role": "assistant", "content": r["findings"]}],
              "images": ["/x.png"], "solution": r["findings"], "study_id": r["uid"], "split": "test"} for r in studies[:4]]
@@ -234,7 +234,7 @@ def test_infer_script_and_eval_on_real_swift_infer_output(tmp_path, tiny_model_d
     import subprocess
     from pathlib import Path
 
-    from datasets_registry.synthetic_cxr import generate
+    from datasets_registry.synthetic import generate
 
     data = generate(tmp_path / "data", n_train=0, n_test=3)
     result = tmp_path / "results" / "tiny.jsonl"

@@ -18,7 +18,7 @@ from rewards.green import (
     build_prompt,
     parse_judgement,
 )
-from swift_plugins.editgrpo.evaluation import GreenRunner
+from swift_plugins.editgrpo.evaluation.runners import GreenRunner
 
 ANSWER = """[Explanation]:
 The candidate misses the effusion and invents a pneumothorax.

@@ -1,7 +1,8 @@
-"""Length-sorted batching and the LRU cache shared by every model pass (swift_plugins/editgrpo/inference.py)."""
+"""Length-sorted batching and the LRU cache shared by every model pass (rewards/batching.py)."""
 import pytest
 
-from swift_plugins.editgrpo.inference import LRUCache, hub_id_shaped, is_hub_id, length_batches
+from rewards.batching import LRUCache, length_batches
+from rewards.paths import hub_id_shaped, is_hub_id
 
 
 def padded_tokens(lengths, batches):

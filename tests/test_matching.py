@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from swift_plugins.editgrpo import matching as m
-from swift_plugins.editgrpo.entities import ABNORMALITY, ANATOMY, DISEASE, NON_ABNORMALITY, NON_DISEASE
-from swift_plugins.editgrpo.lexicon import LexiconAnalyzer
+from rewards.entities import affinity as a
+from swift_plugins.editgrpo.algorithm import matching as m
+from rewards.entities.types import ABNORMALITY, ANATOMY, DISEASE, NON_ABNORMALITY, NON_DISEASE
+from rewards.entities.lexicon import LexiconAnalyzer
 
 ABN, ANAT, DIS, NABN, NDIS = ABNORMALITY, ANATOMY, DISEASE, NON_ABNORMALITY, NON_DISEASE
 
@@ -24,32 +25,32 @@ def unit(*rows):
 
 
 def test_affinity_matrix_is_the_spec_table():
-    assert len(m.AFFINITY) == 25
+    assert len(a.AFFINITY) == 25
     for gen_type, row in SPEC_TABLE.items():
         for ref_type, value in row.items():
-            assert m.AFFINITY[(gen_type, ref_type)] == pytest.approx(value, abs=5e-6)
-            assert m.AFFINITY_MATRIX[m.TYPE_INDEX[gen_type], m.TYPE_INDEX[ref_type]] == m.AFFINITY[(gen_type, ref_type)]
-    assert m.NEGATION_WEIGHT == 0.3612
+            assert a.AFFINITY[(gen_type, ref_type)] == pytest.approx(value, abs=5e-6)
+            assert a.AFFINITY_MATRIX[a.TYPE_INDEX[gen_type], a.TYPE_INDEX[ref_type]] == a.AFFINITY[(gen_type, ref_type)]
+    assert a.NEGATION_WEIGHT == 0.3612
 
 
 def test_negation_pairs_are_ratescores_eight():
-    assert len(m.NEGATION_PAIRS) == 8
-    opposite = m.opposite_polarity_matrix([NABN, DIS, NDIS, NABN, ANAT, ABN], [ABN, NABN, ABN, NDIS, NABN, DIS])
+    assert len(a.NEGATION_PAIRS) == 8
+    opposite = a.opposite_polarity_matrix([NABN, DIS, NDIS, NABN, ANAT, ABN], [ABN, NABN, ABN, NDIS, NABN, DIS])
     assert opposite.diagonal().tolist() == [True, True, True, False, False, False]
 
 
 def test_similarity_matrix_shapes_and_zero_rows():
     gen = unit([1, 0], [1, 1])
     ref = np.array([[2, 0], [0, 0]], dtype=np.float32)  # not normalised; a zero row
-    cos = m.similarity_matrix(gen, ref)
+    cos = a.similarity_matrix(gen, ref)
     assert cos == pytest.approx(np.array([[1, 0], [np.sqrt(0.5), 0]]))
-    assert m.similarity_matrix(np.zeros((0, 4)), gen.repeat(2, axis=1)).shape == (0, 2)
-    assert m.similarity_matrix(gen, np.zeros((0, 2))).shape == (2, 0)
+    assert a.similarity_matrix(np.zeros((0, 4)), gen.repeat(2, axis=1)).shape == (0, 2)
+    assert a.similarity_matrix(gen, np.zeros((0, 2))).shape == (2, 0)
 
 
 def test_affinity_scores_formula():
     cos = np.array([[0.9, 0.8], [0.5, 1.0]])
-    scores = m.affinity_scores(cos, [DIS, NABN], [NDIS, DIS])
+    scores = a.affinity_scores(cos, [DIS, NABN], [NDIS, DIS])
     expected = [[0.9 * SPEC_TABLE[DIS][NDIS] * 0.3612, 0.8 * SPEC_TABLE[DIS][DIS]],
                 [0.5 * SPEC_TABLE[NABN][NDIS], 1.0 * SPEC_TABLE[NABN][DIS] * 0.3612]]
     assert scores == pytest.approx(np.array(expected), abs=1e-5)
@@ -91,7 +92,7 @@ def test_paper_mode_polarity_and_strict_threshold():
     assert flipped.contradictions == ((0, 0),) and flipped.false_positives == (0,) and flipped.false_negatives == (0,)
     # cos exactly tau: paper needs cos > tau, affinity s >= tau
     at_tau = unit([0.6, 0.8])
-    cos = float(m.similarity_matrix(unit([1, 0]), at_tau)[0, 0])
+    cos = float(a.similarity_matrix(unit([1, 0]), at_tau)[0, 0])
     result = m.match_entities([ANAT], unit([1, 0]), [ANAT], at_tau, mode="paper", tau=cos)
     assert result.false_positives == (0,)
     loose = m.match_entities([ANAT], unit([1, 0]), [ANAT], at_tau, mode="paper", tau=cos - 1e-6)
@@ -100,7 +101,7 @@ def test_paper_mode_polarity_and_strict_threshold():
 
 def test_tau_boundary_in_affinity_mode():
     emb = unit([1, 0])
-    exact = m.AFFINITY[(DIS, DIS)]
+    exact = a.AFFINITY[(DIS, DIS)]
     assert m.match_entities([DIS], emb, [DIS], emb, tau=exact - 1e-9).false_positives == ()
     assert m.match_entities([DIS], emb, [DIS], emb, tau=exact + 1e-6).false_positives == (0,)
 
@@ -121,4 +122,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="match mode"):
         m.match_entities([], np.zeros((0, 2)), [], np.zeros((0, 2)), mode="exact")
     with pytest.raises(ValueError, match="unknown entity type"):
-        m.type_weights(["FINDING"], [DIS])
+        a.type_weights(["FINDING"], [DIS])

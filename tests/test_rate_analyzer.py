@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from swift_plugins.editgrpo.entities import ENTITY_TYPES, build_analyzer, sentence_of
-from swift_plugins.editgrpo.rate_ner import RateAnalyzer, check_model_dir, decode_bio, parse_labels, tagged_sentences
-from swift_plugins.editgrpo.rate_random import RATE_LABELS, build_rate_models
+from rewards.entities.backends import build_analyzer
+from rewards.entities.types import ENTITY_TYPES, sentence_of
+from rewards.entities.rate_ner import RateAnalyzer, decode_bio, parse_labels, tagged_sentences
+from rewards.paths import check_model_dir
+from rewards.testing import RATE_LABELS, build_rate_models
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ once per process.
 import numpy as np
 import pytest
 
-from swift_plugins.editgrpo.rate_ner import RateAnalyzer, tagged_sentences
-from swift_plugins.editgrpo.rate_random import build_rate_models
+from rewards.entities.rate_ner import RateAnalyzer, tagged_sentences
+from rewards.testing import build_rate_models
 
 PHRASES = ["pleural effusion", "heart", "right lower lobe airspace opacity", "heart", "lungs"]
 

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from swift_plugins.editgrpo.rate_random import build_rate_models
-from swift_plugins.editgrpo.relative_span import narrowable_span, narrowed_relative_span
+from rewards.testing import build_rate_models
+from rewards.entities.deberta_span import narrowable_span, narrowed_relative_span
 
 
 @pytest.fixture(scope="module")

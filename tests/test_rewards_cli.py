@@ -47,7 +47,7 @@ def test_check_weights(tmp_path, capsys):
     assert main(["check-weights", "--models-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "radgraph-xl.tar.gz" in out and "Angelakeke/RaTE-NER-Deberta" in out
-    from rewards.random_models import build_chexbert
+    from rewards.testing import build_chexbert
 
     build_chexbert(tmp_path, ["No acute cardiopulmonary abnormality.", "Heart size is normal."])
     assert main(["check-weights", "--models-dir", str(tmp_path), "--metrics", "chexbert"]) == 0

@@ -22,8 +22,8 @@ CORPUS_SIZE = 300
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory, iu_findings) -> Path:
-    from rewards.random_models import build_chexbert, build_radgraph
-    from swift_plugins.editgrpo.rate_random import build_rate_models
+    from rewards.testing import build_chexbert, build_radgraph
+    from rewards.testing import build_rate_models
 
     out = tmp_path_factory.mktemp("reward_models")
     corpus = iu_findings[:CORPUS_SIZE]

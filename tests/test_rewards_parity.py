@@ -73,8 +73,8 @@ def test_radgraph_annotations_and_rewards_match_radgraph(parity_models):
 
 
 def test_ratescore_formula_matches_ratescore_package():
-    from swift_plugins.editgrpo.entities import Entity, ReportAnalysis
-    from swift_plugins.editgrpo.matching import NEGATION_WEIGHT
+    from rewards.entities.types import Entity, ReportAnalysis
+    from rewards.entities.affinity import NEGATION_WEIGHT
     from rewards.ratescore import rate_scores
 
     golden = GOLDENS["ratescore"]

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from swift_plugins.editgrpo.selection import (
+from swift_plugins.editgrpo.algorithm.selection import (
     EditPair, SelectionOptions, edits_per_group, pair_rng, select_edit_pairs, step_rng,
 )
 

@@ -1,7 +1,7 @@
 """Sentence normalisation/splitting: the one definition shared by edits, rewards and evaluation (spec §2)."""
 from hypothesis import given, settings, strategies as st
 
-from swift_plugins.editgrpo.sentences import EOS_STRINGS, join_sentences, normalize, split_sentences
+from templates.report import EOS_STRINGS, join_sentences, normalize, split_sentences
 
 
 def test_normalize_strips_eos_and_collapses_whitespace():

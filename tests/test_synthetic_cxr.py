@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets_registry import synthetic_cxr as syn
-from swift_plugins.editgrpo.sentences import split_sentences
+from datasets_registry import synthetic as syn
+from templates.report import split_sentences
 from templates.prompt import IMAGE_TAG
 
 N_STUDIES = 240

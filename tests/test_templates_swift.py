@@ -14,7 +14,8 @@ from datasets_registry import ConversionError, convert
 from datasets_registry.registration import DATA_DIR_ENV, register_datasets
 from templates import CXR_TEMPLATE, register_templates
 
-from conftest import IU_XRAY_DIR, REPO_ROOT
+from datasets_registry.iu_xray import BUNDLED_DIR as IU_XRAY_DIR
+from swift_plugins.editgrpo import REPO_ROOT
 from test_datasets_mimic_cxr import Study, _report, write_mimic
 
 IMAGE_PAD, VISION_START = 151655, 151652

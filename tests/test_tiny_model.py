@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from swift_plugins.editgrpo.tiny_model import BPE_VOCAB_SIZE, FIRST_SPECIAL_ID, MODEL_VOCAB_SIZE, QWEN_SPECIAL_TOKENS
+from swift_plugins.editgrpo.tiny.model import BPE_VOCAB_SIZE, FIRST_SPECIAL_ID, MODEL_VOCAB_SIZE, QWEN_SPECIAL_TOKENS
 
 
 @pytest.fixture(scope="module")

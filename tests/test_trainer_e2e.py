@@ -8,7 +8,7 @@ import pytest
 
 from _edit_oracle import expected_completion
 from swift_plugins.editgrpo.config import CONFIG_FILENAME
-from swift_plugins.editgrpo.tiny_run import (REPO_ROOT, completion_rows, grpo_args, logged_steps, run, run_dir,
+from swift_plugins.editgrpo.tiny.swift_run import (REPO_ROOT, completion_rows, grpo_args, logged_steps, run, run_dir,
                                              swift_command, write_iu_dataset)
 
 pytestmark = pytest.mark.slow

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from _edit_oracle import apply_ops
-from swift_plugins.editgrpo.analysis_cache import CachedAnalyzer
-from swift_plugins.editgrpo.edit_step import (EDITED, EMPTY_REFERENCE, check_group_prompts, completion_ids,
+from rewards.entities.cache import CachedAnalyzer
+from swift_plugins.editgrpo.algorithm.step import (EDITED, EMPTY_REFERENCE, check_group_prompts, completion_ids,
                                               edit_targets, step_telemetry)
-from swift_plugins.editgrpo.edits import EditOptions
-from swift_plugins.editgrpo.entities import build_analyzer
-from swift_plugins.editgrpo.selection import SelectionOptions
-from swift_plugins.editgrpo.sentences import split_sentences
+from swift_plugins.editgrpo.algorithm.edits import EditOptions
+from rewards.entities.backends import build_analyzer
+from swift_plugins.editgrpo.algorithm.selection import SelectionOptions
+from templates.report import split_sentences
 
 G = 4
 
@@ -163,7 +163,7 @@ def test_plugin_registers_trainer_orms_templates_and_datasets():
     from swift.trainers import TrainerFactory
     from swift.utils import import_external_file
 
-    from swift_plugins.editgrpo.tiny_run import PLUGIN
+    from swift_plugins.editgrpo.tiny.swift_run import PLUGIN
 
     module = import_external_file(str(PLUGIN))
     assert TrainerFactory.TRAINER_MAPPING["grpo"] == "swift_plugins.editgrpo.trainer.EditGRPOTrainer"

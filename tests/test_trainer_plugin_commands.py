@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from swift_plugins.editgrpo.tiny_run import run, swift_command, write_iu_dataset
+from swift_plugins.editgrpo.tiny.swift_run import run, swift_command, write_iu_dataset
 
 pytestmark = pytest.mark.slow
 

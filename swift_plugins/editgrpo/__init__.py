@@ -7,8 +7,10 @@ evaluation too. `register()` wires everything into swift; `plugin.py` calls it.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 __version__ = "0.1.0"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # run/ recipes and plugin.py are found from here
 
 TRAINER_PATH = "swift_plugins.editgrpo.trainer.EditGRPOTrainer"
 # (module, function) registering the ORMs, templates and data sets in swift's registries

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .advantage import ADVANTAGE_ESTIMATORS
-from .edits import FP_SCOPES, EditOptions
-from .matching import MATCH_MODES
-from .rate_ner import DTYPES
-from .selection import PLACEMENTS, SelectionOptions
+from swift_plugins.editgrpo.algorithm.advantage import ADVANTAGE_ESTIMATORS
+from swift_plugins.editgrpo.algorithm.edits import FP_SCOPES, EditOptions
+from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
+from rewards.entities.rate_ner import DTYPES
+from swift_plugins.editgrpo.algorithm.selection import PLACEMENTS, SelectionOptions
 
 CONFIG_FILENAME = "editgrpo_config.json"
 

@@ -32,11 +32,11 @@ from swift.rlhf_trainers import GRPOTrainer
 from swift.rlhf_trainers.utils import build_rollout_logps
 from swift.utils import get_logger
 
-from .analysis_cache import CachedAnalyzer
-from .advantage import compute_advantages
-from .config import EditGRPOConfig, EditGRPOConfigError
-from .edit_step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
-from .entities import build_analyzer
+from rewards.entities.cache import CachedAnalyzer
+from swift_plugins.editgrpo.algorithm.advantage import compute_advantages
+from swift_plugins.editgrpo.config import EditGRPOConfig, EditGRPOConfigError
+from swift_plugins.editgrpo.algorithm.step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
+from rewards.entities.backends import build_analyzer
 
 logger = get_logger()
 

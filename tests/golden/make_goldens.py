@@ -80,8 +80,8 @@ def rate_cases() -> list[dict]:
 def build(out: Path) -> None:
     """Project venv: the tiny CheXbert and RadGraph-XL dirs, and the affinity matrix our RaTEScore uses."""
     sys.path.insert(0, str(ROOT))
-    from rewards.random_models import build_chexbert, build_radgraph
-    from swift_plugins.editgrpo.matching import AFFINITY, NEGATION_WEIGHT
+    from rewards.testing import build_chexbert, build_radgraph
+    from rewards.entities.affinity import AFFINITY, NEGATION_WEIGHT
 
     findings = corpus()[:CORPUS_SIZE]
     build_chexbert(out, findings, "tiny", SEED)

@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swift_plugins.editgrpo.demo import DemoError, profile, run_demo
+    from swift_plugins.editgrpo.tiny.demo import DemoError, profile, run_demo
 
     try:
         config = profile(

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 
-from ..matching import DEFAULT_TAU, MATCH_MODES
+from swift_plugins.editgrpo.algorithm.matching import DEFAULT_TAU, MATCH_MODES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..edits import EditOptions, edit_report
-    from ..entities import build_analyzer
+    from rewards.entities.backends import build_analyzer
+    from swift_plugins.editgrpo.algorithm.edits import EditOptions, edit_report
 
     try:
         options = EditOptions(ops_per_rollout=args.ops, tau=args.tau, match=args.match, fp_scope=args.fp_scope,

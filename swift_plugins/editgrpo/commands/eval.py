@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_metrics(text: str) -> tuple[str, ...]:
-    from swift_plugins.editgrpo.evaluation import METRIC_GROUPS
+    from swift_plugins.editgrpo.evaluation.columns import METRIC_GROUPS
 
     metrics = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in metrics if name not in METRIC_GROUPS]
@@ -67,9 +67,10 @@ def default_names(paths: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from swift_plugins.editgrpo.eval_outputs import markdown_table, write_outputs
-    from swift_plugins.editgrpo.eval_scorers import build_runners
-    from swift_plugins.editgrpo.evaluation import EvalInputError, EvalSettings, evaluate_runs, read_run
+    from swift_plugins.editgrpo.evaluation.outputs import markdown_table, write_outputs
+    from swift_plugins.editgrpo.evaluation.runners import build_runners
+    from swift_plugins.editgrpo.evaluation.results import EvalInputError, read_run
+    from swift_plugins.editgrpo.evaluation.table import EvalSettings, evaluate_runs
 
     for flag, variable in (("models_dir", "EDITGRPO_MODELS_DIR"), ("device", "EDITGRPO_DEVICE"), ("batch_size", "EDITGRPO_BATCH_SIZE")):
         if getattr(args, flag) is not None:

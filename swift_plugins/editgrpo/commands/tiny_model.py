@@ -17,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swift_plugins.editgrpo.tiny_model import build_tiny_model
+    from swift_plugins.editgrpo.tiny.model import build_tiny_model
 
     corpus = [line for path in args.corpus for line in path.read_text(encoding="utf-8").splitlines()]
     print(build_tiny_model(args.out, corpus=corpus or None))

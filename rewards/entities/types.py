@@ -1,7 +1,7 @@
-"""Entity analysis of reports: the data types and the analyzer interface.
+"""Entity analysis of reports: the data types and the analyzer interface (plain data, no model).
 
-Backends (RaTE-NER + BioLORD, offline lexicon) return the same `ReportAnalysis`, so the edit
-logic and the RaTE-style rewards cannot tell them apart.
+Backends (RaTE-NER + BioLORD, offline lexicon; `backends.build_analyzer`) return the same
+`ReportAnalysis`, so the edit logic and the RaTE-style rewards cannot tell them apart.
 """
 from __future__ import annotations
 
@@ -49,9 +49,6 @@ class EntityAnalyzer(Protocol):
     def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]: ...
 
 
-ANALYZER_BACKENDS: tuple[str, ...] = ("lexicon", "rate")
-
-
 def sentence_of(entity_text: str, sentences: Sequence[str]) -> int:
     """Index of the first sentence containing the entity's lower-cased text, -1 if none (spec §2).
 
@@ -63,21 +60,3 @@ def sentence_of(entity_text: str, sentences: Sequence[str]) -> int:
         if needle in sentence.lower():
             return index
     return -1
-
-
-def build_analyzer(backend: str, **options) -> EntityAnalyzer:
-    """The one factory for entity analyzers (trainer, rewards, CLI).
-
-    ``lexicon``: offline curated lexicon + hashed character n-gram embeddings (options: ``dim``).
-    ``rate``: RaTE-NER token classifier + BioLORD-style embedder from local dirs (options:
-    ``ner_dir``, ``embedder_dir``, ``device``, ``dtype``, ``batch_size``, ``pooling``, ...).
-    """
-    if backend == "lexicon":
-        from .lexicon import LexiconAnalyzer
-
-        return LexiconAnalyzer(**options)
-    if backend == "rate":
-        from .rate_ner import RateAnalyzer
-
-        return RateAnalyzer(**options)
-    raise ValueError(f"unknown analyzer backend {backend!r}; expected one of {ANALYZER_BACKENDS}")

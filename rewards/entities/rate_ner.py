@@ -28,45 +28,20 @@ goes through the tokenizer as is.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .entities import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
-from .inference import LRUCache, hub_id_shaped, length_batches
-from .relative_span import narrowed_relative_span
-from .sentences import normalize, split_sentences
+from rewards.entities.types import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
+from rewards.batching import LRUCache, length_batches
+from rewards.paths import check_model_dir, hub_id_shaped
+from rewards.entities.deberta_span import narrowed_relative_span
+from templates.report import normalize, split_sentences
 
 POOLINGS: tuple[str, ...] = ("mean", "unmasked_mean", "cls")
 NER_UNITS: tuple[str, ...] = ("report", "sentence")
 MIN_SENTENCE_CHARS = 3  # RaTEScore tags only sentences with a word and at least 3 characters
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
-WEIGHT_FILES: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
-INDEX_FILES: tuple[str, ...] = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-TOKENIZER_FILES: tuple[str, ...] = ("tokenizer.json", "spm.model", "tokenizer.model", "vocab.txt",
-                                    "sentencepiece.bpe.model")
-
-
-def check_model_dir(path: str | os.PathLike, role: str) -> Path:
-    """The dir as a Path if it holds config, weights and tokenizer; else FileNotFoundError naming what is missing."""
-    directory = Path(path).expanduser()
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{role} model dir {directory} does not exist (expected a local Hugging Face model dir)")
-    missing = [] if (directory / "config.json").is_file() else ["config.json"]
-    index = next((directory / name for name in INDEX_FILES if (directory / name).is_file()), None)
-    if index is not None:
-        import json
-
-        shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
-        missing += [shard for shard in shards if not (directory / shard).is_file()]
-    elif not any((directory / name).is_file() for name in WEIGHT_FILES):
-        missing.append(" or ".join(WEIGHT_FILES))
-    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
-        missing.append(" or ".join(TOKENIZER_FILES[:3]))
-    if missing:
-        raise FileNotFoundError(f"{role} model dir {directory} is incomplete: missing {', '.join(missing)}")
-    return directory
 
 
 def parse_labels(id2label: dict) -> dict[int, tuple[str, str] | None]:

@@ -5,45 +5,34 @@ Every training/inference stage runs the project's own recipes (`run/sft.sh`, `ru
 also proves the recipes work end to end. Both RL runs start from the same SFT checkpoint with
 the same seed, step budget and flags; the only difference is `EDITGRPO_EDITS`.
 
-Re-running is safe: each stage writes a marker with a fingerprint of everything it depends on
-(its settings, chained with the fingerprint of the stage before). A stage is reused only if
-its marker matches and every earlier stage was reused; otherwise its outputs are wiped and it
-runs again, and so does every later stage. So an interrupted run resumes at the unfinished
-stage, a changed setting redoes the stages it affects (e.g. more GRPO steps keep the SFT
-checkpoint), and one directory never mixes results of two configurations. `restart=True`
-starts over from scratch.
+Re-running is safe (`stages`): an interrupted run resumes at the unfinished stage, a changed
+setting redoes the stages it affects (e.g. more GRPO steps keep the SFT checkpoint), and one
+directory never mixes results of two configurations. `restart=True` starts over from scratch.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import re
-import resource
-import shutil
-import signal
-import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from swift_plugins.editgrpo import REPO_ROOT
+from swift_plugins.editgrpo.tiny import stages as stages_lib
+from swift_plugins.editgrpo.tiny.stages import Stage, StageError, digest, run_file, run_logged
+
 RUN_DIR = REPO_ROOT / "run"
 PIPELINE_VERSION = 1  # bump when stage commands change: old output dirs then restart cleanly
-RUN_FILE = "demo_run.json"
-STAGE_DIR = ".stages"
+KIND = "demo"
+RUN_FILE = run_file(KIND)
 METHODS = ("sft", "drgrpo", "editgrpo")
 DATASET = "cxr-synthetic"  # run/common.sh preset; files in $EDITGRPO_DATA_DIR/cxr_synthetic/
 # Image budget of the tiny model: 112x112 px = 16 visual tokens per view.
 MAX_PIXELS, MIN_PIXELS = 112 * 112, 56 * 56
 
 
-class DemoError(RuntimeError):
-    """A stage failed or the output directory cannot be used; the message says which and why."""
+DemoError = StageError  # a stage failed, the output dir is unusable, or a profile is unknown
 
 
 @dataclass(frozen=True)
@@ -69,11 +58,7 @@ class DemoConfig:
     infer_max_new_tokens: int = 80
 
     def fingerprint(self) -> str:
-        return _digest({"version": PIPELINE_VERSION, **asdict(self)})
-
-
-def _digest(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return digest({"version": PIPELINE_VERSION, **asdict(self)})
 
 
 PROFILES: dict[str, DemoConfig] = {
@@ -85,8 +70,6 @@ PROFILES: dict[str, DemoConfig] = {
     ),
 }
 
-
-# ----------------------------------------------------------------------------- running commands
 
 def clean_env(config: DemoConfig, out: Path) -> dict[str, str]:
     """The environment of every stage: the caller's, minus anything that would change the run
@@ -106,69 +89,6 @@ def clean_env(config: DemoConfig, out: Path) -> dict[str, str]:
         EDITGRPO_SEED=str(config.seed),
     )
     return env
-
-
-_PROGRESS_RE = re.compile(r"(Train|Infer|Map|Evaluat|Scor|\d+%\|)")
-_REWARD_RE = re.compile(r"'reward': '([-0-9.e]+)'")
-
-
-def progress_line(log_tail: str) -> str:
-    """The latest progress-bar fragment of a log (tqdm writes \\r-separated updates), plus the
-    latest GRPO reward when there is one."""
-    pieces = [p.strip() for p in re.split(r"[\r\n]", log_tail) if p.strip()]
-    status = next((p for p in reversed(pieces) if _PROGRESS_RE.search(p)), pieces[-1] if pieces else "")
-    rewards = _REWARD_RE.findall(log_tail)
-    if rewards:
-        status += f"  reward={float(rewards[-1]):.3f}"
-    return status[-160:]
-
-
-def _tail(path: Path, size: int = 8192) -> str:
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - size))
-        return handle.read().decode("utf-8", errors="replace")
-
-
-def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, label: str, heartbeat: float) -> None:
-    """Run `cmd` with its output in `log_path`, printing a progress line every `heartbeat` s.
-
-    On Ctrl-C / SIGTERM the whole process group is stopped before the exception propagates,
-    so no swift worker outlives the demo."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
-        last = ""
-        try:
-            while True:
-                try:
-                    returncode = proc.wait(timeout=heartbeat)
-                    break
-                except subprocess.TimeoutExpired:
-                    line = progress_line(_tail(log_path))
-                    if line and line != last:
-                        print(f"    [{label}] {line}", flush=True)
-                        last = line
-        except BaseException:
-            _stop(proc)
-            raise
-    if returncode != 0:
-        tail = "\n".join(_tail(log_path, 3000).splitlines()[-15:])
-        raise DemoError(f"{label} failed (exit {returncode}); full log: {log_path}\n{tail}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # ----------------------------------------------------------------------------- stages
@@ -200,11 +120,11 @@ class Context:
 
     def recipe(self, script: str, args: list[str], label: str, env: dict[str, str] | None = None) -> None:
         run_logged(["bash", str(RUN_DIR / script), *args], {**self.env, **(env or {})},
-                   self.log_dir / f"{label}.log", label, self.heartbeat)
+                   self.log_dir / f"{label}.log", label, self.heartbeat, REPO_ROOT)
 
 
 def _stage_data(ctx: Context) -> None:
-    from datasets_registry.synthetic_cxr import generate
+    from datasets_registry.synthetic import generate
 
     paths = generate(ctx.data_dir, ctx.config.n_train, ctx.config.n_test, seed=ctx.config.seed)
     reports = [json.loads(line)["solution"] for line in paths.train.read_text().splitlines()]
@@ -215,7 +135,7 @@ def _stage_data(ctx: Context) -> None:
 def _stage_tiny_model(ctx: Context) -> None:
     cmd = [sys.executable, "-m", "swift_plugins.editgrpo.cli", "tiny-model", str(ctx.out / "tiny_model"),
            "--corpus", str(ctx.out / "data" / "corpus.txt")]
-    run_logged(cmd, ctx.env, ctx.log_dir / "tiny_model.log", "tiny_model", ctx.heartbeat)
+    run_logged(cmd, ctx.env, ctx.log_dir / "tiny_model.log", "tiny_model", ctx.heartbeat, REPO_ROOT)
 
 
 def _cpu_train_env(ctx: Context) -> dict[str, str]:
@@ -289,18 +209,6 @@ def _stage_eval(ctx: Context) -> None:
     ctx.recipe("evaluate.sh", args, "eval", {"BACKEND": "rules"})
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    outputs: tuple[str, ...]  # paths under the output dir, removed before the stage (re)runs
-    run: Callable[[Context], None]
-    settings: tuple[str, ...] = ()  # DemoConfig fields the stage's result depends on
-
-    def fingerprint(self, config: DemoConfig, previous: str) -> str:
-        return _digest({"version": PIPELINE_VERSION, "stage": self.name, "after": previous,
-                        **{name: getattr(config, name) for name in self.settings}})
-
-
 RL_SETTINGS = ("rl_steps", "rl_prompts_per_step", "num_generations", "rl_lr", "beta", "temperature",
                "max_completion_length", "seed")
 STAGES: tuple[Stage, ...] = (
@@ -313,48 +221,6 @@ STAGES: tuple[Stage, ...] = (
       for m in METHODS),
     Stage("eval", ("eval",), _stage_eval),
 )
-
-
-# ----------------------------------------------------------------------------- output directory
-
-@contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """One demo per output directory at a time."""
-    out.mkdir(parents=True, exist_ok=True)
-    handle = (out / ".lock").open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise DemoError(f"{out} is in use by another demo run") from None
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def prepare_output(out: Path, config: DemoConfig, restart: bool) -> None:
-    """Claim `out` for the demo. A directory with other content is never touched; with
-    `restart`, everything the demo wrote is removed first."""
-    run_file = out / RUN_FILE
-    entries = [p for p in out.iterdir() if p.name != ".lock"] if out.exists() else []
-    if entries and not run_file.exists():
-        raise DemoError(f"{out} exists and is not a demo output directory ({RUN_FILE} missing); "
-                        "choose another --out or remove it")
-    if restart and entries:
-        print(f"==> {out}: --restart; starting over", flush=True)
-        for entry in entries:
-            _remove(entry)
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps({"fingerprint": config.fingerprint(), "version": PIPELINE_VERSION,
-                                    "config": asdict(config)}, indent=2) + "\n")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 # ----------------------------------------------------------------------------- summary
@@ -436,50 +302,11 @@ def write_summary(out: Path, timings: dict[str, dict[str, float]]) -> dict:
     return summary
 
 
-# ----------------------------------------------------------------------------- entry point
-
-def _cpu_seconds() -> float:
-    """CPU time (user + system) of this process and its finished children: unlike wall time,
-    it does not grow when other jobs share the cores."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def run_stages(out: Path, config: DemoConfig, stages: tuple[Stage, ...] = STAGES, restart: bool = False,
                heartbeat: float = 15.0) -> dict[str, dict[str, float]]:
-    """Run the stages not finished yet in `out` (all of them after a restart or config change);
-    returns every stage's recorded {"seconds": wall, "cpu_seconds": cpu}."""
-    with _locked(out):
-        prepare_output(out, config, restart)
-        ctx = Context(config, out, clean_env(config, out), heartbeat)
-        markers = out / STAGE_DIR
-        markers.mkdir(exist_ok=True)
-        timings: dict[str, dict[str, float]] = {}
-        reusing, fingerprint = True, ""
-        print(f"==> EditGRPO demo in {out} (config {config.fingerprint()})", flush=True)
-        for number, stage in enumerate(stages, start=1):
-            marker = markers / f"{stage.name}.json"
-            fingerprint = stage.fingerprint(config, fingerprint)
-            recorded = json.loads(marker.read_text()) if marker.exists() else {}
-            if reusing and recorded.get("fingerprint") == fingerprint:
-                timings[stage.name] = {k: recorded[k] for k in ("seconds", "cpu_seconds")}
-                print(f"[{number}/{len(stages)}] {stage.name}: done earlier ({recorded['seconds']:.0f} s)", flush=True)
-                continue
-            if recorded:
-                print(f"    {stage.name}: {'settings changed' if reusing else 'an earlier stage was redone'}; "
-                      "redoing it", flush=True)
-            reusing = False  # everything after a (re)run stage is redone too
-            _remove(marker)
-            for output in stage.outputs:
-                _remove(out / output)
-            print(f"[{number}/{len(stages)}] {stage.name} ...", flush=True)
-            start, cpu_start = time.monotonic(), _cpu_seconds()
-            stage.run(ctx)
-            timings[stage.name] = {"seconds": time.monotonic() - start, "cpu_seconds": _cpu_seconds() - cpu_start}
-            marker.write_text(json.dumps({**timings[stage.name], "fingerprint": fingerprint}) + "\n")
-            print(f"[{number}/{len(stages)}] {stage.name}: {timings[stage.name]['seconds']:.0f} s "
-                  f"(cpu {timings[stage.name]['cpu_seconds']:.0f} s)", flush=True)
-    return timings
+    """The demo's stages in `out` (see `stages.run_stages`)."""
+    context = Context(config, out, clean_env(config, out), heartbeat)
+    return stages_lib.run_stages(out, KIND, config, PIPELINE_VERSION, stages, context, restart, "EditGRPO demo")
 
 
 def run_demo(out: Path, config: DemoConfig, restart: bool = False, heartbeat: float = 15.0) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .entities import ENTITY_TYPES
+from rewards.entities.types import ENTITY_TYPES
 
 RATE_LABELS: tuple[str, ...] = ("O", *(f"{p}-{t}" for t in ENTITY_TYPES for p in "BI"))
 NER_DIR_NAME = "RaTE-NER-Deberta"

@@ -108,7 +108,7 @@ def fill_random_(module: torch.nn.Module, seed: int, std: float = 0.3) -> torch.
 
 def build_chexbert(models_dir: Path, corpus: Sequence[str], size: str = "tiny", seed: int = 0) -> Path:
     """``<models_dir>/bert-base-uncased/`` + ``<models_dir>/chexbert/chexbert.pth`` (keys ``module.``-prefixed)."""
-    from .chexbert import CheXbertModel
+    from rewards.chexbert import CheXbertModel
 
     bert_dir = build_bert_dir(models_dir / "bert-base-uncased", corpus, SIZES[size])
     model = fill_random_(CheXbertModel.from_config_dir(bert_dir), seed)
@@ -148,7 +148,7 @@ def radgraph_config(encoder: str, feature_size: int = 20, hidden_dims: int = 150
 def build_radgraph(models_dir: Path, corpus: Sequence[str], size: str = "tiny", seed: int = 0,
                    model_type: str = "radgraph-xl", encoder_name: str = "bert-base-uncased") -> Path:
     """``<models_dir>/radgraph-xl/`` (config, vocabulary, weights.th) + its encoder dir ``<models_dir>/<encoder_name>/``."""
-    from .radgraph import build_dygie
+    from rewards.radgraph import build_dygie
 
     encoder_dir = models_dir / encoder_name
     if not (encoder_dir / "config.json").is_file():
@@ -171,7 +171,7 @@ def _calibrate_heads(radgraph_dir: Path, encoder_dir: Path, texts: list[str]) ->
     A random head tags nearly every span (or none), and random relations for nearly every pair
     make decoding, not the model, the cost; trained RadGraph models are sparse like this.
     """
-    from .radgraph import RadGraphModel
+    from rewards.radgraph import RadGraphModel
 
     annotator = RadGraphModel(radgraph_dir, encoder_dir)
     modules = dict(annotator.model.named_modules())

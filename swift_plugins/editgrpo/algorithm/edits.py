@@ -46,9 +46,9 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from .entities import ReportAnalysis
-from .matching import DEFAULT_TAU, MATCH_MODES, MatchResult, match_entities
-from .sentences import join_sentences
+from rewards.entities.types import ReportAnalysis
+from swift_plugins.editgrpo.algorithm.matching import DEFAULT_TAU, MATCH_MODES, MatchResult, match_entities
+from templates.report import join_sentences
 
 OpName = Literal["contradiction", "fp_replace", "fp_delete", "fn_add", "empty_guard"]
 OP_NAMES: tuple[OpName, ...] = get_args(OpName)

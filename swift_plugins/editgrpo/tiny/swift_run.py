@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from datasets_registry.iu_xray import read_report_rows
+from swift_plugins.editgrpo import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py"
 IMAGE_SIZE = 56  # 4x4 patches -> 4 visual tokens per view (fast on CPU)
 # Paper's Dr.GRPO flags (algorithm §5); the same for EditGRPO and the baseline.

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from datasets_registry.iu_xray import SHARED_REPORTS_CSV, read_report_rows
+from datasets_registry.iu_xray import read_report_rows
 
 QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|endoftext|>",  # 151643
@@ -82,14 +82,9 @@ CHAT_TEMPLATE = (
 
 
 def radiology_corpus(extra: Iterable[str] | None = None) -> list[str]:
-    """IU-XRay findings/impressions/indications (when the shared data is present) plus `extra`."""
-    texts: list[str] = []
-    if SHARED_REPORTS_CSV.exists():
-        for row in read_report_rows():
-            texts.extend(row[key] for key in ("findings", "impression", "indication") if row[key].strip())
+    """The bundled IU-XRay findings/impressions/indications plus `extra`."""
+    texts = [row[key] for row in read_report_rows() for key in ("findings", "impression", "indication") if row[key].strip()]
     texts.extend(t for t in (extra or ()) if t and t.strip())
-    if not texts:
-        raise ValueError(f"no radiology text to train the tokenizer: {SHARED_REPORTS_CSV} missing and no corpus given")
     return texts
 
 

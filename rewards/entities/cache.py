@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .entities import EntityAnalyzer, ReportAnalysis
-from .inference import LRUCache
-from .sentences import sentence_key
+from rewards.entities.types import EntityAnalyzer, ReportAnalysis
+from rewards.batching import LRUCache, lookup_or_compute
+from templates.report import sentence_key
 
 
 @dataclass
@@ -40,22 +40,18 @@ class CachedAnalyzer:
     def analyze(self, reports: Sequence[str]) -> list[ReportAnalysis]:
         """Analyses in input order; each distinct text is sent to the analyzer once."""
         keys = [sentence_key(r) for r in reports]
-        unique = list(dict.fromkeys(keys))
+        by_key, analysed = lookup_or_compute(keys, self.analyzer.analyze)
         self.stats.rollouts += len(keys)
-        self.stats.rollouts_analysed += len(unique)
-        by_key = dict(zip(unique, self.analyzer.analyze(unique))) if unique else {}
+        self.stats.rollouts_analysed += len(analysed)
         return [by_key[k] for k in keys]
 
     def analyze_references(self, references: Sequence[str]) -> list[ReportAnalysis]:
         """Like `analyze`, but analyses are kept across calls (LRU of `max_references`)."""
         keys = [sentence_key(r) for r in references]
-        distinct = list(dict.fromkeys(keys))
-        known = {k: a for k in distinct if (a := self._references.get(k)) is not None}
-        missing = [k for k in distinct if k not in known]
+        known, missing = lookup_or_compute(keys, self.analyzer.analyze, (self._references,))
         self.stats.reference_misses += len(missing)
         self.stats.reference_hits += len(keys) - len(missing)
-        known.update(zip(missing, self.analyzer.analyze(missing)) if missing else ())
-        for key in distinct:  # recency follows this call's order
+        for key in dict.fromkeys(keys):  # recency follows this call's order
             self._references.put(key, known[key])
         return [known[k] for k in keys]
 

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .entities import (
+from rewards.entities.types import (
     ABNORMALITY,
     ANATOMY,
     DISEASE,
@@ -43,7 +43,7 @@ from .entities import (
     ReportAnalysis,
     sentence_of,
 )
-from .sentences import normalize, split_sentences
+from templates.report import normalize, split_sentences
 
 DEFAULT_DIM = 512
 

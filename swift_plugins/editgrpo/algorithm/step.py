@@ -17,10 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .analysis_cache import CachedAnalyzer
-from .edits import OP_NAMES, EditOptions, edit_report
-from .selection import EditPair, SelectionOptions, pair_rng, select_edit_pairs
-from .sentences import normalize
+from rewards.entities.cache import CachedAnalyzer
+from swift_plugins.editgrpo.algorithm.edits import OP_NAMES, EditOptions, edit_report
+from swift_plugins.editgrpo.algorithm.selection import EditPair, SelectionOptions, pair_rng, select_edit_pairs
+from templates.report import normalize
 
 EDITED = "edited"  # the target now holds an edited copy of its source
 UNCHANGED = "unchanged"  # the edit changed nothing: the target keeps its own rollout

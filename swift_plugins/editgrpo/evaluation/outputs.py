@@ -7,7 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from swift_plugins.editgrpo.evaluation import AVG_COLUMN, MODEL_METRICS, TABLE_COLUMNS, Column, EvalResult
+from swift_plugins.editgrpo.evaluation.columns import AVG_COLUMN, Column, MODEL_METRICS, TABLE_COLUMNS
+from swift_plugins.editgrpo.evaluation.table import EvalResult
 
 COUNT_KEYS = ("n", "n_empty_hyp", "n_empty_ref", "n_dropped", "green_unparsed")
 

@@ -1,40 +1,15 @@
-"""Helpers every model pass shares (rewards and the entity analyzer): length-sorted batches, an LRU
-cache, and telling a Hugging Face hub id from a local path.
+"""What every model pass shares (scorers and the entity analyzer): length-sorted batches, an LRU cache,
+and de-duplicated, cached lookups (`lookup_or_compute`).
 
-Pure Python, no torch: cheap to import from the pure modules and from `rewards`.
+Pure Python, no torch: cheap to import.
 """
 from __future__ import annotations
 
-import os
-import re
 from collections import OrderedDict
-from pathlib import Path
-from typing import Generic, Hashable, Iterator, Sequence, TypeVar
+from typing import Callable, Generic, Hashable, Iterator, Sequence, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-
-
-def hub_id_shaped(location: str | os.PathLike) -> bool:
-    """Shaped owner/name and no local path (the hub or its local cache may resolve it).
-
-    "models/RaTE-NER-Deberta" is taken for a local path when ./models exists, so a mistyped model
-    dir fails at once with "does not exist" instead of trying the network.
-    """
-    text = str(location)
-    if not _HUB_ID.fullmatch(text):
-        return False
-    path = Path(text).expanduser()
-    return not path.exists() and not Path(path.parts[0]).is_dir()
-
-
-def is_hub_id(location: str | os.PathLike) -> bool:
-    """A hub id we may download from: `hub_id_shaped` and the hub not switched off (HF_HUB_OFFLINE)."""
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    return not offline and hub_id_shaped(location)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
@@ -84,3 +59,28 @@ class LRUCache(Generic[K, V]):
     def clear(self) -> None:
         self._items.clear()
         self.hits = self.misses = 0
+
+
+def lookup_or_compute(
+    keys: Sequence[K], compute: Callable[[list[K]], Sequence[V]], caches: Sequence[LRUCache[K, V]] = ()
+) -> tuple[dict[K, V], list[K]]:
+    """The value of every distinct key, and the keys that had to be computed.
+
+    A key comes from the first cache holding it; all the others are computed in one `compute`
+    call (distinct, first-seen order: batched model passes stay batched). Storing results is the
+    caller's choice (references and hypotheses are kept differently).
+    """
+    known: dict[K, V] = {}
+    for key in dict.fromkeys(keys):
+        for cache in caches:
+            found = cache.get(key)
+            if found is not None:
+                known[key] = found
+                break
+    missing = [key for key in dict.fromkeys(keys) if key not in known]
+    if missing:
+        computed = compute(missing)
+        if len(computed) != len(missing):
+            raise RuntimeError(f"{getattr(compute, '__qualname__', compute)} returned {len(computed)} results for {len(missing)} inputs")
+        known.update(zip(missing, computed))
+    return known, missing
