@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 3's GPU check in one device call: one 32 x 5 step's clinical reward (+ the edit analysis)
+# GPU timing in one device call: the wall time of one training step's clinical reward (32 prompts x
+# G = 5 = 160 pairs) and of a cold EditGRPO step (edit analysis, edits, reward of the edited batch),
 # on full-size random models in bf16, with benchmarks/rewards.py. Goal: <= 0.5 s on one H200.
 #
 #   bash benchmarks/gpu_reward_step.sh --prepare     # here (PyPI reachable): .whl/ and .bench-data/, both git-ignored
@@ -20,7 +21,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
     python3 -m pip wheel -q --no-deps -w .whl radgraph==0.1.18
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux2014_x86_64 -d .whl appdirs==1.4.4 dotmap==1.3.30 jsonpickle==4.1.4 nltk==3.10.4 defusedxml==0.7.1
-    install -m 0644 ../shared/data/iu_xray/indiana_reports.csv .bench-data/
+    install -m 0644 datasets_registry/data/iu_xray/indiana_reports.csv .bench-data/
     ls -la .whl .bench-data
     exit 0
 fi

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from datasets_registry.iu_xray import BUNDLED_REPORTS_CSV, read_findings  # noqa: E402
 from swift_plugins.editgrpo.config import EditGRPOConfig  # noqa: E402
-from rewards.entities.rate_ner import DTYPES  # noqa: E402
+from rewards.config import DTYPES, RewardConfig  # noqa: E402
 
 
 def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 0) -> tuple[list[str], list[str]]:
@@ -231,7 +231,8 @@ def main() -> None:
         cache.clear()
     edit_s = None
     if args.edits:
-        config = EditGRPOConfig(models_dir=str(models_dir), device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+        config = EditGRPOConfig(reward=RewardConfig(models_dir=str(models_dir), device=args.device, dtype=args.dtype,
+                                                    batch_size=args.batch_size))
         edit_s, edited_reward_s, edited = edit_step(config, rewards.ClinicalScorer(fresh_scorers()), hyps, refs, args.generations)
         for cache in (phrases, sentences):
             cache.clear()

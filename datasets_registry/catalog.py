@@ -1,6 +1,6 @@
 """The data sets `editgrpo convert` knows, their swift `--dataset` names and conversion defaults.
 
-Paper §8: up to 6 images for MIMIC-CXR/ReXGradient and 2 for IU-XRay/PadChest-GR; ReXGradient
+The paper (docs/algorithm.md §8): up to 6 images for MIMIC-CXR/ReXGradient and 2 for IU-XRay/PadChest-GR; ReXGradient
 drops studies with more images and has no priors; the others keep the first views in
 frontal-first order.
 """

@@ -5,7 +5,7 @@
   projection = Frontal/Lateral) and `images/images_normalized/<filename>`. The CSV columns are
   the report sections already; `image` (e.g. "Xray Chest PA and Lateral") is the technique.
   There is no official split: a study goes to train/validation/test by a seeded hash of its uid
-  in the proportions 7:1:2 (R2Gen's ratio). Studies need two views (spec §8; one-view studies
+  in the proportions 7:1:2 (R2Gen's ratio). Studies need two views (docs/algorithm.md §8; one-view studies
   are skipped and counted): the 2,955 two-view studies with findings are R2Gen's 2,955, split
   here 2,049/320/586 against R2Gen's 2,069/296/590 (the paper's 2,365 train+validation / 590 test).
 * R2Gen `annotation.json`: {"train"|"val"|"test": [{"id": "CXR2384_IM-0942", "report": FINDINGS,

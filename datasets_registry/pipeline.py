@@ -7,8 +7,8 @@ what a sample looks like happens here, once, so the four data sets behave the sa
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -16,6 +16,7 @@ from typing import Literal
 from templates.prompt import StudyImage, build_messages
 
 from datasets_registry.io import has_bad_bytes, write_placeholder_image
+from datasets_registry.jsonl import jsonl_writer
 from datasets_registry.records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
 
 OverMax = Literal["truncate", "drop"]
@@ -26,7 +27,7 @@ PLACEHOLDER_DIR = "placeholder_images"
 @dataclass(frozen=True)
 class ConvertOptions:
     max_images: int
-    min_images: int = 1  # current-study views required (IU-XRay: 2, frontal + lateral, spec §8)
+    min_images: int = 1  # current-study views required (IU-XRay: 2, frontal + lateral, docs/algorithm.md §8)
     over_max: OverMax = "truncate"  # current-study views beyond max_images: keep the first ones, or drop the study
     priors: bool = True
     skip_missing: bool = False  # drop missing image files (counted) instead of failing
@@ -174,7 +175,7 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
     """Write out/{train,validation,test}.jsonl from loaded studies; returns the summary.
 
     Without --skip-missing/--placeholder-images a missing image file is an error that lists the
-    files; nothing is left half-written (files are written as .tmp and renamed at the end).
+    files; nothing is left half-written (datasets_registry.jsonl writes each split atomically).
     """
     from tqdm import tqdm
 
@@ -188,47 +189,31 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
         summary.splits[study.split].skipped["duplicate_study_id"] += 1
     priors = link_priors(studies) if options.priors else {}
     resolver = _ImageResolver(src.resolve(), out, options)
-    temporary = {name: out / f"{name}.jsonl.tmp" for name in SPLITS}
-    handles = {name: path.open("w", encoding="utf-8") for name, path in temporary.items()}
-    try:
+    final = {name: out / f"{name}.jsonl" for name in SPLITS}
+    with ExitStack() as stack:  # an exception (incl. the missing-images error) discards every split
+        writers = {name: stack.enter_context(jsonl_writer(path)) for name, path in final.items()}
         for study in tqdm(sorted(studies, key=lambda s: (SPLITS.index(s.split), s.study_id)),
                           desc=f"convert {dataset}", unit="study", disable=not options.show_progress):
             split = summary.splits[study.split]
-            reason = _convert_one(study, priors.get(study.study_id), options, resolver, split, summary, handles)
+            reason = _convert_one(study, priors.get(study.study_id), options, resolver, split, summary, writers)
             if reason:
                 split.skipped[reason] += 1
-    except BaseException:
-        _discard(handles, temporary)
-        raise
-    for handle in handles.values():
-        handle.close()
-    summary.placeholders_written = resolver.placeholders
-    if resolver.missing and not options.skip_missing:
-        _discard(handles, temporary)
-        listed = "\n  ".join(str(path) for path in list(resolver.missing)[:MAX_LISTED_MISSING])
-        more = len(resolver.missing) - MAX_LISTED_MISSING
-        raise ConversionError(
-            f"{len(resolver.missing)} image file(s) missing under {src}:\n  {listed}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
-            + "\nPass --skip-missing to drop them (counted), or --placeholder-images to generate stand-ins.")
+        summary.placeholders_written = resolver.placeholders
+        if resolver.missing and not options.skip_missing:
+            listed = "\n  ".join(str(path) for path in list(resolver.missing)[:MAX_LISTED_MISSING])
+            more = len(resolver.missing) - MAX_LISTED_MISSING
+            raise ConversionError(
+                f"{len(resolver.missing)} image file(s) missing under {src}:\n  {listed}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + "\nPass --skip-missing to drop them (counted), or --placeholder-images to generate stand-ins.")
     summary.images_missing = len(resolver.missing)
-    for name, path in temporary.items():
-        final = out / f"{name}.jsonl"
-        os.replace(path, final)
-        summary.files[name] = str(final)
+    summary.files.update({name: str(path) for name, path in final.items()})
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     return summary
 
 
-def _discard(handles: dict, temporary: dict[str, Path]) -> None:
-    for handle in handles.values():
-        handle.close()
-    for path in temporary.values():
-        path.unlink(missing_ok=True)
-
-
 def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: ConvertOptions, resolver: _ImageResolver,
-                 split: SplitSummary, summary: ConversionSummary, handles: dict) -> str | None:
+                 split: SplitSummary, summary: ConversionSummary, writers: dict) -> str | None:
     """Writes the study's row, or returns the reason it is skipped."""
     if not study.findings:
         return "no_findings"
@@ -251,7 +236,7 @@ def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: Convert
     if len(current) < options.min_images:
         return "missing_images"
     row = _row(study, current, prior, prior_images)
-    handles[study.split].write(json.dumps(row, ensure_ascii=False) + "\n")
+    writers[study.split].write(row)
     split.studies += 1
     split.images += len(row["images"])
     split.with_prior += bool(prior_images)

@@ -1,137 +1,19 @@
 """Clinical report scorers (CheXbert, RadGraph, RaTEScore, GREEN, offline rules) and the ORMs.
 
-`build_scorers(metrics, backend)` is the one factory (ORMs, `editgrpo score`, evaluation).
-Importing this package is cheap: models load lazily, once per process, on first use.
+config (names, the validated settings), clinical (the scorer factory and the summed reward),
+paths (model locations and the preflight), base (the scorer protocol), batching (batches,
+caches), entities (RaTE entity types, affinities, analyzers), orms (swift's reward functions),
+testing (random-weight checkpoints). Importing this package is cheap: models load lazily.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import Sequence
-
 from rewards.base import ScoreResult, Scorer, check_pairs, finite
-from rewards.paths import METRICS, ModelPaths, MissingWeightsError, preflight
-
-BACKENDS: tuple[str, ...] = ("real", "rules")
-REWARD_METRICS: tuple[str, ...] = ("radgraph", "chexbert", "ratescore")  # EditGRPO's reward, in the paper's order
-OUTPUT_KEYS: dict[str, str] = {"chexbert": "chexbert_micro_f1_14", "radgraph": "radgraph_partial_f1", "ratescore": "ratescore"}
-CLINICAL_KEY = "clinical"
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    """How scorers are built; `from_env` reads the EDITGRPO_* variables (ORMs have no other channel)."""
-
-    backend: str = "real"
-    device: str = "auto"
-    dtype: str = "float32"
-    batch_size: int = 32
-    cache_size: int = 4096
-    models_dir: str | None = None
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "RewardConfig":
-        env = os.environ if environ is None else environ
-        return cls(
-            backend=env.get("EDITGRPO_REWARD_BACKEND", "real") or "real",
-            device=env.get("EDITGRPO_DEVICE", "auto") or "auto",
-            dtype=env.get("EDITGRPO_REWARD_DTYPE", "float32") or "float32",
-            batch_size=int(env.get("EDITGRPO_BATCH_SIZE", "32") or 32),
-            cache_size=int(env.get("EDITGRPO_REWARD_CACHE", "4096") or 4096),
-            models_dir=env.get("EDITGRPO_MODELS_DIR") or None,
-        )
-
-
-def resolve_device(device: str | None) -> str:
-    if device in (None, "", "auto"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def build_scorers(
-    metrics: Sequence[str] = REWARD_METRICS,
-    backend: str = "real",
-    paths: ModelPaths | None = None,
-    device: str | None = None,
-    batch_size: int = 32,
-    dtype: str = "float32",
-    cache_size: int = 4096,
-) -> dict[str, Scorer]:
-    """metric name -> Scorer (keys "chexbert", "radgraph", "ratescore"); `real` runs the preflight first.
-
-    Nothing is loaded here: each scorer loads its model on first use (once per process).
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    unknown = [m for m in metrics if m not in OUTPUT_KEYS]
-    if unknown:
-        raise ValueError(f"unknown reward metrics {unknown}; expected some of {tuple(OUTPUT_KEYS)}")
-    if backend == "rules":
-        from rewards.ratescore import RaTEScorer
-        from rewards.rules import LexiconGraphScorer, RuleCheXpertScorer
-
-        factories = {
-            "chexbert": lambda: RuleCheXpertScorer(cache_size=cache_size),
-            "radgraph": lambda: LexiconGraphScorer(cache_size=cache_size),
-            "ratescore": lambda: _proxy(RaTEScorer("lexicon", cache_size=cache_size)),
-        }
-        return {m: factories[m]() for m in metrics}
-
-    import torch
-
-    paths = preflight(metrics, paths or ModelPaths.from_env())
-    device = resolve_device(device)
-    torch_dtype = getattr(torch, dtype)
-    scorers: dict[str, Scorer] = {}
-    for metric in metrics:
-        if metric == "chexbert":
-            from rewards.chexbert import CheXbertScorer
-
-            scorers[metric] = CheXbertScorer(paths.chexbert_ckpt, paths.bert_dir, device, torch_dtype, batch_size, cache_size)
-        elif metric == "radgraph":
-            from rewards.radgraph import RadGraphScorer
-
-            scorers[metric] = RadGraphScorer(paths.radgraph_dir, paths.resolve_radgraph_encoder(), device, torch_dtype,
-                                             batch_size, cache_size)
-        else:
-            from rewards.ratescore import RATE_EMBED_MAX_LENGTH, RaTEScorer
-
-            options = {"ner_dir": str(paths.rate_ner_dir), "embedder_dir": str(paths.biolord_dir), "device": device,
-                       "dtype": dtype, "batch_size": batch_size, "pooling": "cls", "embed_max_length": RATE_EMBED_MAX_LENGTH,
-                       "ner_unit": "sentence"}
-            scorers[metric] = RaTEScorer("rate", options, cache_size=cache_size)
-    return scorers
-
-
-def _proxy(scorer: Scorer) -> Scorer:
-    scorer.proxy = True
-    return scorer
-
-
-def build_from_config(config: RewardConfig, metrics: Sequence[str] = REWARD_METRICS) -> dict[str, Scorer]:
-    paths = ModelPaths.from_env(config.models_dir) if config.backend == "real" else None
-    return build_scorers(metrics, config.backend, paths=paths, device=config.device, batch_size=config.batch_size,
-                         dtype=config.dtype, cache_size=config.cache_size)
-
-
-class ClinicalScorer(Scorer):
-    """EditGRPO's reward: the unweighted sum of the parts' headline values (range 0-3); components = each part."""
-
-    name = CLINICAL_KEY
-
-    def __init__(self, parts: dict[str, Scorer]):
-        self.parts = parts
-
-    def score(self, hyps: Sequence[str], refs: Sequence[str]) -> ScoreResult:
-        check_pairs(hyps, refs)
-        components = {scorer.name: [finite(v) for v in scorer.score(hyps, refs).values] for scorer in self.parts.values()}
-        values = [finite(sum(column)) for column in zip(*components.values())] if components else [0.0] * len(hyps)
-        return ScoreResult(values=values, components=components)
-
+from rewards.clinical import ClinicalScorer, build_from_config, build_scorers, resolve_device
+from rewards.config import BACKENDS, CLINICAL_KEY, METRICS, OUTPUT_KEYS, REWARD_METRICS, RewardConfig, SettingsError
+from rewards.paths import MissingWeightsError, ModelPaths, preflight
 
 __all__ = [
     "BACKENDS", "CLINICAL_KEY", "ClinicalScorer", "METRICS", "MissingWeightsError", "ModelPaths", "OUTPUT_KEYS",
-    "REWARD_METRICS", "RewardConfig", "ScoreResult", "Scorer", "build_from_config", "build_scorers", "preflight",
+    "REWARD_METRICS", "RewardConfig", "ScoreResult", "Scorer", "SettingsError", "build_from_config", "build_scorers",
+    "check_pairs", "finite", "preflight", "resolve_device",
 ]

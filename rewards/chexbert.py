@@ -5,7 +5,7 @@ huggingface_hub >= 1.0, has no path argument, labels one report per forward pass
 with `strict=False` (a mis-keyed file silently becomes a random model). This module keeps its
 architecture and semantics (BERT + 13 x Linear(768, 4) + Linear(768, 2) on [CLS]; uncertain ->
 positive; the same tokenisation and 512-token cut) and rejects any checkpoint whose keys do not
-match exactly. Parity with the package: tests/golden/chexbert_*.json (scripts/make_parity_goldens.py).
+match exactly. Parity with the package: the `chexbert` entry of tests/golden/parity.json (made by tests/golden/make_goldens.py).
 """
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ are not guaranteed identical to the package's.
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from rewards.base import Scorer, ScoreResult
+from rewards.config import RewardConfig
 
 SIGNIFICANT = "Clinically Significant Errors"
 INSIGNIFICANT = "Clinically Insignificant Errors"
@@ -286,21 +286,25 @@ class GreenConfig:
     max_new_tokens: int = 1024
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "GreenConfig":
-        """Explicit values first, then EDITGRPO_GREEN_ENDPOINT(_MODEL) / EDITGRPO_GREEN_DIR, then
-        `$EDITGRPO_MODELS_DIR/GREEN-radllama2-7b` when that directory exists (rewards.paths layout)."""
-        env = os.environ
+    def from_settings(cls, settings: RewardConfig, **overrides: Any) -> "GreenConfig":
+        """Explicit values first, then the settings' judge (endpoint, dir), then
+        `<models dir>/GREEN-radllama2-7b` when that directory exists (rewards.paths layout)."""
         values = {key: value for key, value in overrides.items() if value is not None}
-        values.setdefault("endpoint", env.get("EDITGRPO_GREEN_ENDPOINT") or None)
-        values.setdefault("endpoint_model", env.get("EDITGRPO_GREEN_ENDPOINT_MODEL") or None)
-        values.setdefault("api_key", env.get("EDITGRPO_GREEN_API_KEY") or None)
-        values.setdefault("device", env.get("EDITGRPO_DEVICE") or "auto")
-        model_dir = values.get("model_dir") or env.get("EDITGRPO_GREEN_DIR")
-        if not model_dir and not values["endpoint"] and env.get("EDITGRPO_MODELS_DIR"):
-            default = Path(env["EDITGRPO_MODELS_DIR"]) / "GREEN-radllama2-7b"
+        values.setdefault("endpoint", settings.green_endpoint)
+        values.setdefault("endpoint_model", settings.green_endpoint_model)
+        values.setdefault("api_key", settings.green_api_key)
+        values.setdefault("device", settings.device)
+        model_dir = values.get("model_dir") or settings.green_dir
+        if not model_dir and not values["endpoint"] and settings.models_dir:
+            default = Path(settings.expanded_models_dir) / "GREEN-radllama2-7b"
             model_dir = str(default) if default.is_dir() else None
         values["model_dir"] = model_dir or None
         return cls(**values)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "GreenConfig":
+        """`from_settings` on the validated EDITGRPO_* settings."""
+        return cls.from_settings(RewardConfig.from_env(), **overrides)
 
     @property
     def configured(self) -> bool:

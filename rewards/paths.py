@@ -23,6 +23,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
+from rewards.config import METRICS
+
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -47,7 +49,6 @@ def is_hub_id(location: str | os.PathLike) -> bool:
 
 
 DEFAULT_MODELS_DIR = Path("~/.cache/editgrpo/models")
-METRICS: tuple[str, ...] = ("chexbert", "radgraph", "ratescore", "green")
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "tokenizer.model", "vocab.json", "sentencepiece.bpe.model")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

@@ -15,7 +15,7 @@ if [[ -z "${SWIFT:-}" ]]; then
     if [[ -x "$REPO_ROOT/.venv/bin/swift" ]]; then SWIFT="$REPO_ROOT/.venv/bin/swift"; else SWIFT=swift; fi
 fi
 
-# ---- data set presets (editgrpo-algorithm.md §5, §8) ---------------------------------------
+# ---- data set presets (docs/algorithm.md §8) ------------------------------------------------
 # DATASET is the `editgrpo convert` name; the converted files live in
 # $EDITGRPO_DATA_DIR/<name with _>/{train,validation,test}.jsonl and are registered in swift as
 # <name with _>_editgrpo (datasets_registry/registration.py).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's evaluation (spec §7) of one or more `run/infer.sh` results, side by side.
+# The paper's evaluation (docs/algorithm.md §7) of one or more `run/infer.sh` results, side by side.
 #
 #   run/evaluate.sh --out DIR RESULT.jsonl [RESULT2.jsonl ...] [--names sft,editgrpo] [any `editgrpo eval` flag]
 #

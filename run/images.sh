@@ -1,4 +1,4 @@
-# Image resolution of the paper's runs (spec §8), shared by training (common.sh) and inference
+# Image resolution of the paper's runs (docs/algorithm.md §8), shared by training (common.sh) and inference
 # (infer.sh): swift's Qwen2.5-VL template reads these through qwen_vl_utils; unset, qwen_vl_utils
 # allows up to 16,384 visual tokens per image, so a checkpoint would see other resolutions at test time.
 export MAX_PIXELS="${MAX_PIXELS:-401408}"

@@ -85,6 +85,7 @@ PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" - "${EXTRA[@]}" <<'PY'
 import json, os, sys
 from importlib.metadata import PackageNotFoundError, version
 
+from datasets_registry.jsonl import read_jsonl
 from swift_plugins.editgrpo.evaluation.results import DATASET_COLUMNS, attach_dataset_columns
 
 
@@ -99,7 +100,7 @@ env = os.environ
 not_attached = attach_dataset_columns(env["OUT"], env["DATA"])
 if not_attached:
     print(f"infer.sh: data set columns not attached ({not_attached}); editgrpo eval matches rows by order", file=sys.stderr)
-rows = sum(1 for line in open(env["OUT"], encoding="utf-8") if line.strip())
+rows = len(read_jsonl(env["OUT"]))
 settings = {
     "model": env["MODEL"], "adapters": env["ADAPTERS"] or None, "data": os.path.abspath(env["DATA"]),
     "result": os.path.abspath(env["OUT"]), "rows": rows, "template": env["TEMPLATE"],

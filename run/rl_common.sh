@@ -1,6 +1,6 @@
 # Stage 2, shared by run/editgrpo.sh and run/grpo_baseline.sh (sourced, never executed): `swift
 # rlhf --rlhf_type grpo` through the EditGRPO plugin with the paper's hyper-parameters
-# (editgrpo-algorithm.md §5). The two recipes differ only in EDITGRPO_EDITS, so a comparison
+# (docs/algorithm.md §6). The two recipes differ only in EDITGRPO_EDITS, so a comparison
 # changes nothing but the edits.
 #
 #   paper: 32 prompts/step, G = 5, temperature 1.0, lr 1e-6 constant, weight decay 0.01, KL beta

@@ -1,4 +1,4 @@
-"""The user prompt for one chest X-ray study (wording is ours; structure follows the paper §8).
+"""The user prompt for one chest X-ray study (wording is ours; structure follows the paper, docs/algorithm.md §8).
 
 Images come first (one `<image>` tag each), then a role line, a line naming every image in
 order (current/prior study and view), the instruction, and INDICATION/TECHNIQUE/COMPARISON.

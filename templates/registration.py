@@ -1,6 +1,6 @@
 """The `qwen2_5_vl_cxr` swift template: Qwen2.5-VL chat format without a system prompt.
 
-The role line ("You are a radiology assistant ...") is part of the user prompt (paper §8,
+The role line ("You are a radiology assistant ...") is part of the user prompt (docs/algorithm.md §8,
 `templates.prompt`), so the template adds no default system message on top of it; everything
 else (image placeholders, vision token expansion, stop words) is swift's own Qwen2.5-VL template.
 swift is imported only inside `register_templates()`.

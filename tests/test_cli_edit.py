@@ -1,5 +1,6 @@
 """`editgrpo edit`: human and --json output, every rule option, rate backend, errors."""
 import json
+import re
 import subprocess
 import sys
 
@@ -27,6 +28,26 @@ def test_json_output(capsys, pair):
     assert out["ops"] == [{"op": "fp_replace", "old_sentence": "Both lungs are clear and expanded.",
                            "new_sentence": "The lungs are clear.", "trigger": "lungs", "score": pytest.approx(1.0)}]
     assert out["backend"] == "lexicon" and out["options"]["match"] == "affinity"
+
+
+def test_run_settings_are_the_defaults(capsys, pair, monkeypatch):
+    """Without flags `editgrpo edit` applies the run's EDITGRPO_* settings, as the trainer does; flags win."""
+    gen, ref = pair
+    monkeypatch.setenv("EDITGRPO_MATCH", "paper")
+    monkeypatch.setenv("EDITGRPO_TAU", "0.7")
+    out = run_json(capsys, "--gen", gen, "--ref", ref)
+    assert (out["options"]["match"], out["options"]["tau"]) == ("paper", 0.7)
+    assert run_json(capsys, "--gen", gen, "--ref", ref, "--match", "affinity")["options"]["match"] == "affinity"
+    monkeypatch.setenv("EDITGRPO_TAU", "2")
+    with pytest.raises(SystemExit, match="EDITGRPO_TAU=2.0: must be in"):
+        main(["edit", "--gen", gen, "--ref", ref])
+
+
+def test_demo_profile_choices_are_the_profiles():
+    from swift_plugins.editgrpo.commands.demo import PROFILE_NAMES
+    from swift_plugins.editgrpo.tiny.demo import PROFILES
+
+    assert PROFILE_NAMES == tuple(PROFILES)
 
 
 def test_rule_options_reach_the_engine(capsys, iu_reports):
@@ -70,9 +91,9 @@ def test_rate_backend(capsys, tmp_path, pair, iu_findings, monkeypatch):
     assert out["backend"] == "rate" and isinstance(out["changed"], bool)
     monkeypatch.setenv("EDITGRPO_MODELS_DIR", str(tmp_path))  # default layout from rewards.paths
     assert run_json(capsys, "--gen", pair[0], "--ref", pair[1], "--backend", "rate", "--device", "cpu") == out
-    with pytest.raises(SystemExit, match="RaTE-NER model dir .* does not exist"):
-        main(["edit", "--gen", "a", "--ref", "b", "--backend", "rate", "--ner-dir", str(tmp_path / "missing"),
-              "--embedder-dir", str(embedder_dir)])
+    assert main(["edit", "--gen", "a", "--ref", "b", "--backend", "rate", "--ner-dir", str(tmp_path / "missing"),
+                 "--embedder-dir", str(embedder_dir)]) == 1
+    assert re.search(r"^editgrpo edit: error: RaTE-NER model dir .* does not exist", capsys.readouterr().err)
 
 
 def test_console_entry_point(pair):

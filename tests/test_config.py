@@ -5,13 +5,14 @@ import json
 
 import pytest
 
+from rewards.config import RewardConfig
 from swift_plugins.editgrpo.config import CONFIG_FILENAME, ENV_VARIABLES, EditGRPOConfig, EditGRPOConfigError
 
 
 def test_defaults_follow_the_reference_code():
     config = EditGRPOConfig.from_env({})
     assert (config.edits, config.edit_fraction, config.placement, config.tau) == (True, 0.5, "overwrite", 0.6)
-    assert (config.match, config.analyzer, config.advantage, config.reward_backend) == ("affinity", "rate", "mean", "real")
+    assert (config.match, config.analyzer, config.advantage, config.reward.backend) == ("affinity", "rate", "mean", "real")
 
 
 def test_every_variable_is_read():
@@ -24,8 +25,10 @@ def test_every_variable_is_read():
     config = EditGRPOConfig.from_env(env)
     assert config == EditGRPOConfig(edits=False, edit_fraction=1.0, placement="in_place", ops_per_rollout=2, tau=0.0,
                                     match="paper", fp_scope="sentence", analyzer="lexicon", seed=7, advantage="std",
-                                    reward_backend="rules", device="cpu", batch_size=4, dtype="bfloat16")
-    assert set(env) | {"EDITGRPO_MODELS_DIR"} == {variable for variable, _ in ENV_VARIABLES.values()}
+                                    reward=RewardConfig(backend="rules", device="cpu", batch_size=4, dtype="bfloat16"))
+    reward_only = {"EDITGRPO_MODELS_DIR", "EDITGRPO_REWARD_CACHE", "EDITGRPO_GREEN_DIR", "EDITGRPO_GREEN_ENDPOINT",
+                   "EDITGRPO_GREEN_ENDPOINT_MODEL", "EDITGRPO_GREEN_API_KEY"}
+    assert set(env) | reward_only == set(ENV_VARIABLES.values())
 
 
 @pytest.mark.parametrize(
@@ -87,7 +90,7 @@ def test_saved_json_round_trips(tmp_path):
     assert path.name == CONFIG_FILENAME
     saved = json.loads(path.read_text())
     assert saved.pop("swift") == {"loss_type": "dr_grpo"}
-    assert EditGRPOConfig(**saved) == config
+    assert EditGRPOConfig.from_dict(saved) == config
 
 
 def test_trainer_check_reports_value_and_model_problems_in_one_message(tmp_path):

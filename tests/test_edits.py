@@ -1,4 +1,4 @@
-"""Edit operations (spec §4) on real IU-XRay report pairs, hand-checked expected outputs.
+"""Edit operations (docs/algorithm.md §4) on real IU-XRay report pairs, hand-checked expected outputs.
 
 Reports are referred to by IU-XRay uid (findings section) and analysed with the offline
 lexicon backend; each case's expected text was worked out by hand from the spec's rules.
@@ -177,7 +177,7 @@ def test_bad_inputs(iu):
         result = edit_report(gen, ref)
         assert result.changed and [o.op for o in result.ops] == ["fn_add"]
         assert result.sentences[0] in ref.sentences
-    no_entities_ref = iu("1585", "impression")  # "No interval change.": no FN to add, so unedited (spec §4.5)
+    no_entities_ref = iu("1585", "impression")  # "No interval change.": no FN to add, so unedited (docs/algorithm.md §4, guards)
     result = edit_report(empty, no_entities_ref)
     assert not result.changed and result.text == "" and result.ops == ()
     assert not edit_report(iu("56"), empty).changed  # empty reference: nothing to learn from

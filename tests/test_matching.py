@@ -1,4 +1,4 @@
-"""Matching (spec §3): RaTEScore's affinity matrix and negation weight, affinity vs paper rules."""
+"""Matching (docs/algorithm.md §3): RaTEScore's affinity matrix and negation weight, affinity vs paper rules."""
 import numpy as np
 import pytest
 

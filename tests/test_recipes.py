@@ -22,7 +22,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN = REPO_ROOT / "run"
 RECIPES = sorted(RUN.glob("*.sh"))
-DATASETS = {"mimic-cxr": 2, "rexgradient": 1, "iu-xray": 1, "padchest-gr": 2}  # SFT epochs (paper §5)
+DATASETS = {"mimic-cxr": 2, "rexgradient": 1, "iu-xray": 1, "padchest-gr": 2}  # SFT epochs (docs/algorithm.md §8)
 
 
 @pytest.mark.parametrize("script", RECIPES, ids=lambda p: p.name)

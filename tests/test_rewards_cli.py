@@ -28,7 +28,7 @@ def test_score_subset_of_metrics_and_mismatched_files(tmp_path, iu_findings):
     (tmp_path / "h.txt").write_text(iu_findings[0] + "\n")
     (tmp_path / "r.txt").write_text(iu_findings[1] + "\n" + iu_findings[2] + "\n")
     out = tmp_path / "o.jsonl"
-    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out), "--backend", "rules"]) == 2
+    assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out), "--backend", "rules"]) == 1
     (tmp_path / "r.txt").write_text(iu_findings[1] + "\n")
     assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out),
                  "--backend", "rules", "--metrics", "chexbert"]) == 0
@@ -38,9 +38,11 @@ def test_score_subset_of_metrics_and_mismatched_files(tmp_path, iu_findings):
 
 def test_score_real_backend_without_weights_exits_1(tmp_path, capsys):
     (tmp_path / "h.txt").write_text("No effusion.\n")
+    (tmp_path / "none").mkdir()  # an existing models dir without the files
     assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "h.txt"), "--out", str(tmp_path / "o"),
                  "--backend", "real", "--models-dir", str(tmp_path / "none")]) == 1
-    assert "chexbert.pth" in capsys.readouterr().out
+    error = capsys.readouterr().err
+    assert error.startswith("editgrpo score: error: ") and "chexbert.pth" in error and not (tmp_path / "o").exists()
 
 
 def test_check_weights(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Group selection (spec §1): k sources -> k targets, edit_fraction, placement, seeded, rank-agnostic."""
+"""Group selection (docs/algorithm.md §5): k sources -> k targets, edit_fraction, placement, seeded, rank-agnostic."""
 from collections import Counter
 
 import pytest

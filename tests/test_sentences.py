@@ -1,4 +1,4 @@
-"""Sentence normalisation/splitting: the one definition shared by edits, rewards and evaluation (spec §2)."""
+"""Sentence normalisation/splitting: the one definition shared by edits, rewards and evaluation (docs/algorithm.md §2)."""
 from hypothesis import given, settings, strategies as st
 
 from templates.report import EOS_STRINGS, join_sentences, normalize, split_sentences

@@ -5,7 +5,6 @@ others are generated and re-running gives byte-identical files.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -13,6 +12,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from datasets_registry.jsonl import write_jsonl
 from datasets_registry.synthetic.findings import TECHNIQUE, SyntheticStudy, _indication, sample_findings, write_report
 from datasets_registry.synthetic.images import IMAGE_SIZE, render_study
 from templates.prompt import StudyImage, build_messages
@@ -82,17 +82,17 @@ def generate(out_dir: str | Path, n_train: int, n_test: int, seed: int = 0, imag
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     paths = GeneratedPaths(out / "train.jsonl", out / "test.jsonl", out / "labels.jsonl")
-    label_rows: list[str] = []
+    label_rows: list[dict] = []
     for split, n, target in (("train", n_train, paths.train), ("test", n_test, paths.test)):
-        rows: list[str] = []
+        rows: list[dict] = []
         for study, images in iter_studies(seed, split, n, image_size):
             image_paths = {view: image_dir / f"{study.study_id}_{view.lower()}.png" for view in images}
             for view, image in images.items():
                 image.save(image_paths[view], format="PNG")
-            rows.append(json.dumps(_sample_row(study, image_paths)))
-            label_rows.append(json.dumps({"study_id": study.study_id, **asdict(study.findings)}))
-        _write_atomically(target, rows)
-    _write_atomically(paths.labels, label_rows)
+            rows.append(_sample_row(study, image_paths))
+            label_rows.append({"study_id": study.study_id, **asdict(study.findings)})
+        write_jsonl(target, rows)
+    write_jsonl(paths.labels, label_rows)
     return paths
 
 
@@ -103,9 +103,3 @@ def report_corpus(n: int, seed: int = 0) -> list[str]:
         rng = study_rng(seed, "train", index)
         texts.append(write_report(sample_findings(rng), rng)[0])
     return texts
-
-
-def _write_atomically(path: Path, lines: list[str]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)

@@ -86,7 +86,7 @@ def type_weights(gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarr
 
 
 def affinity_scores(cosine: np.ndarray, gen_types: Sequence[str], ref_types: Sequence[str]) -> np.ndarray:
-    """s_ij = c_ij * W[type_i, type_j] * p_ij (spec §3, the reference code's effective score)."""
+    """s_ij = c_ij * W[type_i, type_j] * p_ij (docs/algorithm.md §3, the reference code's effective score)."""
     return cosine * type_weights(gen_types, ref_types)
 
 

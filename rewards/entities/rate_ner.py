@@ -1,11 +1,11 @@
-"""RaTE-NER + BioLORD entity analyzer, from local model dirs (spec §2).
+"""RaTE-NER + BioLORD entity analyzer, from local model dirs (docs/algorithm.md §2).
 
 * NER: a DeBERTa-v2/v3 token classifier (``Angelakeke/RaTE-NER-Deberta``), BIO labels over the
   5 RaTE types (11 labels, read from the dir's ``config.json`` ``id2label``). A sequence (a
   report or a sentence, below) is truncated at ``max_length`` (512) tokens: entities after the
   cut are not found. Sequences are tokenized once and batched by token count (least padding);
   DeBERTa attends over the batch's own relative span (`relative_span`, exact).
-* ``ner_unit``: ``report`` (default, spec §2: the edit engine's analysis) tags the whole report
+* ``ner_unit``: ``report`` (default, docs/algorithm.md §2: the edit engine's analysis) tags the whole report
   as one sequence; ``sentence`` tags each sentence of >= 3 characters on its own, as the
   RaTEScore package does (it splits with medspacy; we use `split_sentences`). A sentence's tags
   depend on the sentence alone, so distinct sentences are tagged once and their spans kept in an
@@ -34,6 +34,7 @@ import numpy as np
 
 from rewards.entities.types import ENTITY_TYPES, Entity, ReportAnalysis, sentence_of
 from rewards.batching import LRUCache, length_batches
+from rewards.config import DTYPES
 from rewards.paths import check_model_dir, hub_id_shaped
 from rewards.entities.deberta_span import narrowed_relative_span
 from templates.report import normalize, split_sentences
@@ -41,7 +42,6 @@ from templates.report import normalize, split_sentences
 POOLINGS: tuple[str, ...] = ("mean", "unmasked_mean", "cls")
 NER_UNITS: tuple[str, ...] = ("report", "sentence")
 MIN_SENTENCE_CHARS = 3  # RaTEScore tags only sentences with a word and at least 3 characters
-DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
 
 def parse_labels(id2label: dict) -> dict[int, tuple[str, str] | None]:

@@ -50,7 +50,7 @@ class EntityAnalyzer(Protocol):
 
 
 def sentence_of(entity_text: str, sentences: Sequence[str]) -> int:
-    """Index of the first sentence containing the entity's lower-cased text, -1 if none (spec §2).
+    """Index of the first sentence containing the entity's lower-cased text, -1 if none (docs/algorithm.md §2).
 
     The reference drops entities whose text is in no sentence (e.g. a span across a sentence
     boundary); analyzers keep them with -1 for the rewards, and the edit engine ignores them.

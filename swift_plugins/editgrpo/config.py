@@ -10,39 +10,31 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
+from rewards.config import REWARD_METRICS, REWARD_SETTINGS, RewardConfig, Setting, SettingsError, check_choices, parse_bool, parse_settings
+from rewards.entities.backends import ANALYZER_BACKENDS
 from swift_plugins.editgrpo.algorithm.advantage import ADVANTAGE_ESTIMATORS
 from swift_plugins.editgrpo.algorithm.edits import FP_SCOPES, EditOptions
 from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
-from rewards.entities.rate_ner import DTYPES
 from swift_plugins.editgrpo.algorithm.selection import PLACEMENTS, SelectionOptions
 
 CONFIG_FILENAME = "editgrpo_config.json"
 
-ANALYZERS = ("rate", "lexicon")  # the default first
-ADVANTAGES = tuple(ADVANTAGE_ESTIMATORS)
-REWARD_BACKENDS = ("real", "rules")
 
-
-class EditGRPOConfigError(ValueError):
+class EditGRPOConfigError(SettingsError):
     """Raised once with every invalid EDITGRPO_* setting listed."""
-
-
-def _parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("on", "true", "1", "yes"):
-        return True
-    if lowered in ("off", "false", "0", "no"):
-        return False
-    raise ValueError("expected on|off")
 
 
 @dataclass(frozen=True)
 class EditGRPOConfig:
-    """Defaults follow the reference code (algorithm §1, §3-§5); tests switch to the offline backends."""
+    """Defaults follow the reference code (docs/algorithm.md §9); tests switch to the offline backends.
+
+    `reward` holds the scorer settings (backend, device, dtype, batch size, models dir), which
+    the trainer's entity analyzer shares with the reward functions.
+    """
 
     edits: bool = True  # EDITGRPO_EDITS on|off; off = plain Dr.GRPO
     edit_fraction: float = 0.5  # k = max(1, floor(G * fraction)) edited rollouts per group
@@ -54,34 +46,22 @@ class EditGRPOConfig:
     analyzer: str = "rate"  # entity analyzer backend: RaTE-NER + BioLORD, or the offline lexicon
     seed: int = 0  # the single seed of every edit decision
     advantage: str = "mean"  # "mean" = R - group mean (Dr.GRPO), "std" = normalised ablation
-    reward_backend: str = "real"  # clinical reward scorers: real models or offline rules
-    models_dir: str | None = None  # EDITGRPO_MODELS_DIR; sub-dirs per model (rewards/paths.py)
-    device: str | None = None  # analyzer/scorer device; None = auto
-    batch_size: int = 32  # analyzer batch size
-    dtype: str = "float32"  # analyzer dtype; EDITGRPO_REWARD_DTYPE, which the reward scorers read too
+    reward: RewardConfig = field(default_factory=RewardConfig)
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, uses_clinical_rewards: bool | None = None
+        cls, environ: Mapping[str, str] | None = None, uses_clinical_rewards: bool | None = None, **reward_overrides
     ) -> "EditGRPOConfig":
         """Parse and validate; raises one EditGRPOConfigError naming every bad variable.
 
-        With `uses_clinical_rewards` given (the trainer knows it), missing model files are
-        checked too (`model_problems`).
+        `reward_overrides` are CLI flags for the scorer settings (None = not given). With
+        `uses_clinical_rewards` given (the trainer knows it), missing model files are checked too.
         """
         environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        problems: list[str] = []
-        for name, (variable, parse) in ENV_VARIABLES.items():
-            raw = environ.get(variable)
-            if raw is None or raw.strip() == "":
-                continue
-            try:
-                values[name] = parse(raw.strip())
-            except ValueError as error:
-                problems.append(f"{variable}={raw!r}: {error}")
-        config = cls(**values)
-        problems.extend(config.problems())
+        values, problems = parse_settings(SETTINGS, environ)
+        reward, reward_problems = RewardConfig.parse(environ, **reward_overrides)
+        config = cls(**values, reward=reward)
+        problems += reward_problems + config.problems()
         if uses_clinical_rewards is not None:
             problems.extend(config.model_problems(uses_clinical_rewards))
         if problems:
@@ -89,7 +69,7 @@ class EditGRPOConfig:
         return config
 
     def problems(self) -> list[str]:
-        """Every semantic problem of this config (empty when valid)."""
+        """Every semantic problem of the EditGRPO fields and the models dir (`reward` checks its own values)."""
         found: list[str] = []
         if not 0.0 <= self.tau <= 1.0:
             found.append(f"EDITGRPO_TAU={self.tau}: must be in [0, 1]")
@@ -97,28 +77,22 @@ class EditGRPOConfig:
             found.append(f"EDITGRPO_EDIT_FRACTION={self.edit_fraction}: must be in (0, 1] (EDITGRPO_EDITS=off turns edits off)")
         if self.ops_per_rollout < 1:
             found.append(f"EDITGRPO_OPS={self.ops_per_rollout}: must be >= 1")
-        if self.batch_size < 1:
-            found.append(f"EDITGRPO_BATCH_SIZE={self.batch_size}: must be >= 1")
-        for name, choices in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in choices:
-                found.append(f"{ENV_VARIABLES[name][0]}={value!r}: unknown, expected one of {'|'.join(choices)}")
-        if self.models_dir is not None and not Path(self.models_dir).is_dir():
-            found.append(f"EDITGRPO_MODELS_DIR={self.models_dir!r}: directory does not exist")
-        return found
+        models_dir = self.reward.expanded_models_dir
+        if models_dir is not None and not Path(models_dir).is_dir():
+            found.append(f"EDITGRPO_MODELS_DIR={self.reward.models_dir!r}: directory does not exist")
+        return found + check_choices(self, SETTINGS)
 
     def model_problems(self, uses_clinical_rewards: bool) -> list[str]:
         """Missing model files: the RaTE analyzer's (edits on, analyzer=rate) and the clinical
         reward's (real backend, when the run uses the editgrpo_* reward functions)."""
-        from rewards import REWARD_METRICS
-        from rewards.paths import ModelPaths, requirements
+        from rewards.paths import requirements
 
         needed: list[tuple[str, tuple[str, ...]]] = []
         if self.edits and self.analyzer == "rate":
             needed.append(("EDITGRPO_ANALYZER=rate (or EDITGRPO_ANALYZER=lexicon offline)", ("ratescore",)))
-        if uses_clinical_rewards and self.reward_backend == "real":
+        if uses_clinical_rewards and self.reward.backend == "real":
             needed.append(("EDITGRPO_REWARD_BACKEND=real (or =rules offline)", REWARD_METRICS))
-        paths = ModelPaths.from_env(self.models_dir)
+        paths = self.model_paths
         found: list[str] = []
         for setting, metrics in needed:
             for requirement, problem in requirements(metrics, paths):
@@ -128,17 +102,21 @@ class EditGRPOConfig:
         return found
 
     @property
-    def analyzer_options(self) -> dict[str, object]:
-        """Keyword options for `entities.build_analyzer(self.analyzer, **options)`."""
-        if self.analyzer == "lexicon":
-            return {}
+    def model_paths(self):
         from rewards.paths import ModelPaths
 
-        paths = ModelPaths.from_env(self.models_dir)
+        return ModelPaths.from_env(self.reward.expanded_models_dir)
+
+    @property
+    def analyzer_options(self) -> dict[str, object]:
+        """Keyword options for `rewards.entities.backends.build_analyzer(self.analyzer, **options)`."""
+        if self.analyzer == "lexicon":
+            return {}
+        paths = self.model_paths
         options: dict[str, object] = {"ner_dir": str(paths.rate_ner_dir), "embedder_dir": str(paths.biolord_dir),
-                                      "batch_size": self.batch_size, "dtype": self.dtype}
-        if self.device:
-            options["device"] = self.device
+                                      "batch_size": self.reward.batch_size, "dtype": self.reward.dtype}
+        if self.reward.device != "auto":
+            options["device"] = self.reward.device
         return options
 
     @property
@@ -151,7 +129,13 @@ class EditGRPOConfig:
                            seed=self.seed)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**{name: getattr(self, name) for name in SETTINGS}, "reward": self.reward.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> "EditGRPOConfig":
+        """The inverse of `to_dict` (a saved `editgrpo_config.json`, extra keys ignored)."""
+        reward = RewardConfig(**{k: v for k, v in dict(data.get("reward") or {}).items() if k in REWARD_SETTINGS})
+        return cls(**{k: v for k, v in data.items() if k in SETTINGS}, reward=reward)
 
     def save(self, output_dir: str | os.PathLike, extra: Mapping[str, object] | None = None) -> Path:
         """Write `editgrpo_config.json` (the resolved config plus `extra`, e.g. model paths)."""
@@ -161,31 +145,19 @@ class EditGRPOConfig:
         return path
 
 
-# field -> (environment variable, parser)
-ENV_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
-    "edits": ("EDITGRPO_EDITS", _parse_bool),
-    "edit_fraction": ("EDITGRPO_EDIT_FRACTION", float),
-    "placement": ("EDITGRPO_PLACEMENT", str.lower),
-    "ops_per_rollout": ("EDITGRPO_OPS", int),
-    "tau": ("EDITGRPO_TAU", float),
-    "match": ("EDITGRPO_MATCH", str.lower),
-    "fp_scope": ("EDITGRPO_FP_SCOPE", str.lower),
-    "analyzer": ("EDITGRPO_ANALYZER", str.lower),
-    "seed": ("EDITGRPO_SEED", int),
-    "advantage": ("EDITGRPO_ADVANTAGE", str.lower),
-    "reward_backend": ("EDITGRPO_REWARD_BACKEND", str.lower),
-    "models_dir": ("EDITGRPO_MODELS_DIR", str),
-    "device": ("EDITGRPO_DEVICE", str),
-    "batch_size": ("EDITGRPO_BATCH_SIZE", int),
-    "dtype": ("EDITGRPO_REWARD_DTYPE", str.lower),
+# field -> its environment variable (the reward's are in rewards.config.REWARD_SETTINGS)
+SETTINGS: dict[str, Setting] = {
+    "edits": Setting("EDITGRPO_EDITS", parse_bool),
+    "edit_fraction": Setting("EDITGRPO_EDIT_FRACTION", float),
+    "placement": Setting("EDITGRPO_PLACEMENT", str.lower, PLACEMENTS),
+    "ops_per_rollout": Setting("EDITGRPO_OPS", int),
+    "tau": Setting("EDITGRPO_TAU", float),
+    "match": Setting("EDITGRPO_MATCH", str.lower, MATCH_MODES),
+    "fp_scope": Setting("EDITGRPO_FP_SCOPE", str.lower, FP_SCOPES),
+    "analyzer": Setting("EDITGRPO_ANALYZER", str.lower, ANALYZER_BACKENDS),
+    "seed": Setting("EDITGRPO_SEED", int),
+    "advantage": Setting("EDITGRPO_ADVANTAGE", str.lower, tuple(ADVANTAGE_ESTIMATORS)),
 }
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "placement": PLACEMENTS,
-    "match": MATCH_MODES,
-    "fp_scope": FP_SCOPES,
-    "analyzer": ANALYZERS,
-    "advantage": ADVANTAGES,
-    "reward_backend": REWARD_BACKENDS,
-    "dtype": DTYPES,
-}
+# every variable an EditGRPO run reads, field path -> variable
+ENV_VARIABLES: dict[str, str] = {**{name: s.variable for name, s in SETTINGS.items()},
+                                 **{f"reward.{name}": s.variable for name, s in REWARD_SETTINGS.items()}}

@@ -19,13 +19,16 @@ old/ref log-probs, loss, logging) is swift's own. The overrides:
   the mean; option std-normalised) on swift's weighted rewards, after swift's own reward
   metrics are logged.
 - Telemetry (`editgrpo/*` in swift's metrics) and `completions.jsonl` columns
-  `editgrpo_edited`, `editgrpo_ops`, `editgrpo_source`.
+  `editgrpo_edited`, `editgrpo_ops`, `editgrpo_source`: each target row carries its
+  `EditRecord` in `sample.extra` (so it follows the row through swift's resampling); the
+  records of the final batch are gathered once, in `_compute_advantages`, and both the
+  metrics and the columns are made from that list.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from dataclasses import replace
 
 import torch
 from swift.rlhf_trainers import GRPOTrainer
@@ -41,8 +44,9 @@ from rewards.entities.backends import build_analyzer
 logger = get_logger()
 
 END_TOKEN = "<|im_end|>"
-# sample.extra keys (also passed to reward functions as columns) and completions.jsonl columns
+# completions.jsonl columns, and the sample.extra key of a target row's EditRecord
 EDITED_KEY, OPS_KEY, SOURCE_KEY = "editgrpo_edited", "editgrpo_ops", "editgrpo_source"
+RECORD_KEY = "editgrpo_record"
 # swift flags whose advantage equals EDITGRPO_ADVANTAGE=mean (R - group mean)
 STOCK_MEAN_FLAGS = {"advantage_estimator": "grpo", "scale_rewards": "none"}
 
@@ -76,8 +80,8 @@ class EditGRPOTrainer(GRPOTrainer):
         self.editgrpo_selection = self.editgrpo.selection_options
         self.editgrpo_edit_options = self.editgrpo.edit_options
         self.editgrpo_analyzer = self._build_analyzer() if self.editgrpo.edits else None
-        # (edited, ops, source) of every global row of the last training batch, for completions.jsonl
-        self._editgrpo_global_flags: list[tuple[bool, list, int]] | None = None
+        # every global row's EditRecord (None: not a target) of the batch being logged; set and cleared per batch
+        self._editgrpo_rows: list[EditRecord | None] | None = None
         for key in (EDITED_KEY, OPS_KEY, SOURCE_KEY):
             self._logs[key] = deque(maxlen=self.args.generation_batch_size)
         if self.accelerator.is_main_process:
@@ -140,12 +144,8 @@ class EditGRPOTrainer(GRPOTrainer):
             end_id = tokenizer.eos_token_id
         for index, sample in enumerate(samples):
             record = by_target.get(index)
-            sample.extra[EDITED_KEY] = record is not None and record.status == EDITED
-            sample.extra[OPS_KEY] = list(record.ops) if sample.extra[EDITED_KEY] else []
-            sample.extra[SOURCE_KEY] = record.source if sample.extra[EDITED_KEY] else -1
-            sample.extra["editgrpo_status"] = record.status if record is not None else ""
-            sample.extra["editgrpo_group"] = record.group if record is not None else -1
-            if sample.extra[EDITED_KEY]:
+            sample.extra[RECORD_KEY] = record
+            if _edited(sample):
                 ids, text = completion_ids(
                     record.text,
                     encode=lambda t: tokenizer.encode(t, add_special_tokens=False),
@@ -169,7 +169,7 @@ class EditGRPOTrainer(GRPOTrainer):
             return batches
         for chunk, encoded in zip(self.split_by_mini_batches(samples), batches):
             grpo_batch = encoded["grpo_batch"]
-            edited = [bool(s.extra.get(EDITED_KEY)) for s in chunk]
+            edited = [_edited(s) for s in chunk]
             if grpo_batch.rollout_per_token_logps is None and any(edited):
                 grpo_batch.rollout_per_token_logps = rollout_logps_with_edits(
                     [s.rollout_logprobs for s in chunk], edited, grpo_batch.completion_mask,
@@ -202,13 +202,11 @@ class EditGRPOTrainer(GRPOTrainer):
         group_size = self.num_generations if mode == "train" else self.num_generations_eval
         rewards = (rewards_per_func * self.reward_weights.unsqueeze(0)).nansum(dim=1)
         advantages = compute_advantages(rewards, group_size, self.editgrpo.advantage)
-        self._editgrpo_global_flags = None
+        self._editgrpo_rows = None
         if mode == "train" and self.editgrpo.edits:
-            rows = gather_object([_edit_row(s) for s in samples])
-            self._editgrpo_global_flags = [(r["edited"], r["ops"], r["source"]) for r in rows]
-            records = [EditRecord(r["group"], r["source"], i, r["status"], "", tuple(r["ops"]))
-                       for i, r in enumerate(rows) if r["status"]]
-            for key, value in step_telemetry(records, len(rows), rewards.tolist()).items():
+            self._editgrpo_rows = gather_object([s.extra.get(RECORD_KEY) for s in samples])
+            records = [replace(r, target=row) for row, r in enumerate(self._editgrpo_rows) if r is not None]
+            for key, value in step_telemetry(records, len(self._editgrpo_rows), rewards.tolist()).items():
                 self._metrics[mode][key].append(value)
         return advantages
 
@@ -216,20 +214,21 @@ class EditGRPOTrainer(GRPOTrainer):
         from accelerate.utils import gather_object
 
         super()._log_rollout(samples)
-        flags = self._editgrpo_global_flags or [(False, [], -1)] * sum(gather_object([len(samples)]))
-        for edited, ops, source in flags:
+        rows = self._editgrpo_rows or [None] * sum(gather_object([len(samples)]))
+        for record in rows:
+            edited = record is not None and record.status == EDITED
             self._logs[EDITED_KEY].append(edited)
-            self._logs[OPS_KEY].append(ops)
-            self._logs[SOURCE_KEY].append(source)
+            self._logs[OPS_KEY].append(list(record.ops) if edited else [])
+            self._logs[SOURCE_KEY].append(record.source if edited else -1)
+        self._editgrpo_rows = None
+
+
+def _edited(sample) -> bool:
+    record = sample.extra.get(RECORD_KEY)
+    return record is not None and record.status == EDITED
 
 
 def _completion_text(sample) -> str:
     content = sample.messages[-1].get("content") if sample.messages else ""
     return content if isinstance(content, str) else ""
 
-
-def _edit_row(sample) -> dict[str, Any]:
-    extra = sample.extra
-    return {"edited": bool(extra.get(EDITED_KEY)), "ops": list(extra.get(OPS_KEY) or []),
-            "source": int(extra.get(SOURCE_KEY, -1)), "status": extra.get("editgrpo_status", ""),
-            "group": int(extra.get("editgrpo_group", -1))}

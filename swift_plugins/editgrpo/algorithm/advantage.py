@@ -1,4 +1,4 @@
-"""Group-relative advantages for EditGRPO (algorithm §5).
+"""Group-relative advantages for EditGRPO (docs/algorithm.md §6).
 
 `A_i = R_i - mean_group(R)` over each group of `num_generations` consecutive rewards, edited
 rollouts included in the mean (Dr.GRPO: no std division). The `std` option is the paper's

@@ -1,4 +1,4 @@
-"""EditGRPO's post-rollout edit of one generated report towards its reference (spec §3-§4).
+"""EditGRPO's post-rollout edit of one generated report towards its reference (docs/algorithm.md §3-§4).
 
 `edit_report(gen, ref, options, rng)` takes two `ReportAnalysis` (from any analyzer), finds the
 wrong/missing/contradicting entities (`matching`), and applies up to `ops_per_rollout`
@@ -57,7 +57,7 @@ FP_SCOPES: tuple[str, ...] = ("trigger", "sentence")
 
 @dataclass(frozen=True)
 class EditOptions:
-    """The rule's knobs; defaults follow the reference code (spec §3-§4).
+    """The rule's knobs; defaults follow the reference code (docs/algorithm.md §3-§4).
 
     ``contradictions``: None = on for ``match="paper"``, off for ``"affinity"``.
     ``seed``: used when `edit_report` gets no rng.

@@ -1,4 +1,4 @@
-"""Entity matching between a generated and a reference report (spec §3).
+"""Entity matching between a generated and a reference report (docs/algorithm.md §3).
 
 RaTEScore's type-affinity matrix and negation weight come from `rewards.entities.affinity`, the
 single source the RaTEScore reward reads too.
@@ -54,7 +54,7 @@ def match_entities(
     mode: str = "affinity",
     tau: float = DEFAULT_TAU,
 ) -> MatchResult:
-    """FP, FN and contradictions of generated vs reference entities (spec §3).
+    """FP, FN and contradictions of generated vs reference entities (docs/algorithm.md §3).
 
     No generated entities -> every reference entity is FN; no reference entities -> every
     generated entity is FP. FP/FN indices come in input (= text) order; contradictions as

@@ -1,4 +1,4 @@
-"""Which rollouts of a group are edited, and where the edited copies go (spec §1).
+"""Which rollouts of a group are edited, and where the edited copies go (docs/algorithm.md §5).
 
 Pure and deterministic: the decision depends only on the global list of group ids (one entry
 per rollout, in the gathered order every rank sees), the options and the training step, so

@@ -1,4 +1,4 @@
-"""One training step's post-rollout edits on the global rollout list (algorithm §1, §5), swift-free.
+"""One training step's post-rollout edits on the global rollout list (docs/algorithm.md §5), swift-free.
 
 The trainer gathers every rank's rollouts into one list (global order = rank 0's slice, then
 rank 1's, ...; group g = positions g*G .. g*G+G-1, as swift's advantage reshapes rewards), and
@@ -15,9 +15,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
-from rewards.entities.cache import CachedAnalyzer
+from rewards.entities.types import ReportAnalysis
 from swift_plugins.editgrpo.algorithm.edits import OP_NAMES, EditOptions, edit_report
 from swift_plugins.editgrpo.algorithm.selection import EditPair, SelectionOptions, pair_rng, select_edit_pairs
 from templates.report import normalize
@@ -25,6 +25,15 @@ from templates.report import normalize
 EDITED = "edited"  # the target now holds an edited copy of its source
 UNCHANGED = "unchanged"  # the edit changed nothing: the target keeps its own rollout
 EMPTY_REFERENCE = "empty_reference"  # nothing to edit towards: left unedited, counted
+
+
+class PairAnalyzer(Protocol):
+    """What the step needs of an entity analyzer (e.g. `rewards.entities.cache.CachedAnalyzer`): both
+    sides of the pairs analysed in one call, in input order."""
+
+    def analyze_pairs(
+        self, generated: Sequence[str], references: Sequence[str]
+    ) -> tuple[list[ReportAnalysis], list[ReportAnalysis]]: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ def edit_targets(
     references: Sequence[str | None],
     group_size: int,
     targets: range,
-    analyzer: CachedAnalyzer,
+    analyzer: PairAnalyzer,
     selection: SelectionOptions,
     edit_options: EditOptions,
     step: int,
@@ -101,7 +110,7 @@ def completion_ids(
 ) -> tuple[list[int], str]:
     """Token ids of an edited completion and the text they spell.
 
-    ids = encode(text) (no special tokens) + [end_id], cut to `max_length` (spec §5), so a text of
+    ids = encode(text) (no special tokens) + [end_id], cut to `max_length` (docs/algorithm.md §5), so a text of
     `max_length` tokens or more loses the end token although the row is marked finished; when
     the cut drops text tokens, the returned text is the decoded kept tokens, so the reward
     scores exactly what the policy is trained on.

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from swift_plugins.editgrpo.commands import CommandError
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", help="root of the model dirs (default: $EDITGRPO_MODELS_DIR or ~/.cache/editgrpo/models)")
@@ -17,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         preflight(args.metrics, paths)
     except MissingWeightsError as err:
-        print(err)
-        return 1
+        print(err)  # the report is this command's output (stdout); the failure line goes to stderr
+        raise CommandError("model files are missing (listed above)") from None
     for req, _ in requirements(args.metrics, paths):
         print(f"ok  {req.metric:<9} {req.what}: {req.path}")
     return 0

@@ -7,7 +7,6 @@ summary. Exit status 1 with a message for input that cannot be converted correct
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 DATASETS = ("mimic-cxr", "rexgradient", "iu-xray", "padchest-gr")
@@ -36,17 +35,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datasets_registry import ConversionError, convert
+    from datasets_registry import convert
 
     loader_options = {"mimic-cxr": {"reports": args.reports}, "iu-xray": {"split_seed": args.split_seed}}
-    try:
-        summary = convert(
-            args.dataset, args.src, args.out, loader_options.get(args.dataset),
-            max_images=args.max_images, min_images=args.min_images, over_max=args.over_max, priors=False if args.no_priors else None,
-            skip_missing=args.skip_missing, placeholder_images=args.placeholder_images, show_progress=not args.quiet,
-        )
-    except ConversionError as error:
-        print(f"editgrpo convert: {error}", file=sys.stderr)
-        return 1
+    # ConversionError (input that cannot be converted correctly): cli.main reports it, exit 1
+    summary = convert(
+        args.dataset, args.src, args.out, loader_options.get(args.dataset),
+        max_images=args.max_images, min_images=args.min_images, over_max=args.over_max, priors=False if args.no_priors else None,
+        skip_missing=args.skip_missing, placeholder_images=args.placeholder_images, show_progress=not args.quiet,
+    )
     print(summary.table())
     return 0

@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 PROFILE_ENV = "EDITGRPO_DEMO_PROFILE"
+PROFILE_NAMES = ("full", "quick")  # swift_plugins.editgrpo.tiny.demo.PROFILES (a test keeps them equal; that module is heavy)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output directory (default demo_out)")
     parser.add_argument(
-        "--profile", choices=("full", "quick"), default=os.environ.get(PROFILE_ENV, "full"),
+        "--profile", choices=PROFILE_NAMES, default=os.environ.get(PROFILE_ENV, "full"),
         help=f"full = the demo (~10 min on 2 cores after set-up); quick = a few steps of every stage (tests). Default ${PROFILE_ENV} or full",
     )
     parser.add_argument("--restart", action="store_true", help="discard earlier stages in --out and start over")
@@ -37,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swift_plugins.editgrpo.tiny.demo import DemoError, profile, run_demo
+    from swift_plugins.editgrpo.tiny.demo import profile, run_demo
 
     try:
         config = profile(
@@ -45,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
             rl_steps=args.rl_steps, rl_lr=args.rl_lr, num_generations=args.num_generations,
             edit_match=args.edit_match,
         )
-        run_demo(args.out, config, restart=args.restart, heartbeat=args.heartbeat)
-    except DemoError as error:
-        print(f"editgrpo demo: {error}", file=sys.stderr)
-        return 1
+        run_demo(args.out, config, restart=args.restart, heartbeat=args.heartbeat)  # DemoError: cli.main, exit 1
     except KeyboardInterrupt:
         print("editgrpo demo: interrupted; run it again to resume from the unfinished stage", file=sys.stderr)
         return 130

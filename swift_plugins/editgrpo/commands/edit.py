@@ -11,49 +11,60 @@ import argparse
 import json
 import os
 
-from swift_plugins.editgrpo.algorithm.matching import DEFAULT_TAU, MATCH_MODES
+from rewards.entities.backends import ANALYZER_BACKENDS
+from rewards.entities.rate_ner import POOLINGS
+from swift_plugins.editgrpo.algorithm.edits import FP_SCOPES
+from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
+from swift_plugins.editgrpo.commands import CommandError, UsageError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gen", required=True, help="generated report text")
     parser.add_argument("--ref", required=True, help="reference (gold) report text")
-    parser.add_argument("--backend", choices=("lexicon", "rate"), default="lexicon",
-                        help="entity analyzer: offline lexicon (default) or RaTE-NER + BioLORD")
+    parser.add_argument("--backend", choices=ANALYZER_BACKENDS, default=None,
+                        help="entity analyzer: RaTE-NER + BioLORD, or the offline lexicon (default: $EDITGRPO_ANALYZER or lexicon)")
     parser.add_argument("--ner-dir", help="RaTE-NER dir (default: EDITGRPO_RATE_NER_DIR or "
                                           "$EDITGRPO_MODELS_DIR/RaTE-NER-Deberta)")
     parser.add_argument("--embedder-dir", help="BioLORD dir (default: EDITGRPO_BIOLORD_DIR or "
                                                "$EDITGRPO_MODELS_DIR/BioLORD-2023-C)")
-    parser.add_argument("--device", default=os.environ.get("EDITGRPO_DEVICE", "auto"), help="rate backend device")
-    parser.add_argument("--pooling", choices=("mean", "unmasked_mean", "cls"), default="mean",
+    parser.add_argument("--device", default=None, help="rate backend device (default: $EDITGRPO_DEVICE or auto)")
+    parser.add_argument("--pooling", choices=POOLINGS, default="mean",
                         help="rate backend entity pooling")
-    parser.add_argument("--match", choices=MATCH_MODES, default="affinity", help="FP/FN rule (spec §3)")
-    parser.add_argument("--tau", type=float, default=DEFAULT_TAU, help="similarity threshold")
-    parser.add_argument("--ops", type=int, default=1, help="successful operations per rollout")
-    parser.add_argument("--fp-scope", choices=("trigger", "sentence"), default="trigger",
-                        help="FP replacement scores the trigger entity (code) or all FP entities of the sentence (paper)")
+    # default: the run's EDITGRPO_* setting, else the trainer's default
+    parser.add_argument("--match", choices=MATCH_MODES, default=None, help="FP/FN rule ($EDITGRPO_MATCH)")
+    parser.add_argument("--tau", type=float, default=None, help="similarity threshold ($EDITGRPO_TAU)")
+    parser.add_argument("--ops", type=int, default=None, help="successful operations per rollout ($EDITGRPO_OPS)")
+    parser.add_argument("--fp-scope", choices=FP_SCOPES, default=None,
+                        help="FP replacement scores the trigger entity (code) or all FP entities of the sentence "
+                             "(paper) ($EDITGRPO_FP_SCOPE)")
     parser.add_argument("--contradictions", choices=("auto", "on", "off"), default="auto",
                         help="contradiction operation (auto: on only with --match paper)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the FN choice")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the FN choice ($EDITGRPO_SEED)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     from rewards.entities.backends import build_analyzer
     from swift_plugins.editgrpo.algorithm.edits import EditOptions, edit_report
+    from swift_plugins.editgrpo.config import EditGRPOConfig
 
     try:
-        options = EditOptions(ops_per_rollout=args.ops, tau=args.tau, match=args.match, fp_scope=args.fp_scope,
-                              contradictions={"auto": None, "on": True, "off": False}[args.contradictions],
-                              seed=args.seed)
+        config = EditGRPOConfig.from_env(device=args.device)
+        given = {"ops_per_rollout": args.ops, "tau": args.tau, "match": args.match, "fp_scope": args.fp_scope,
+                 "seed": args.seed}
+        defaults = config.edit_options
+        options = EditOptions(**{k: getattr(defaults, k) if v is None else v for k, v in given.items()},
+                              contradictions={"auto": None, "on": True, "off": False}[args.contradictions])
     except ValueError as err:
-        raise SystemExit(f"editgrpo edit: {err}") from None
-    if args.backend == "rate":
+        raise UsageError(str(err)) from None
+    backend = args.backend or (config.analyzer if os.environ.get("EDITGRPO_ANALYZER") else "lexicon")
+    if backend == "rate":
         ner_dir, embedder_dir = _rate_dirs(args)
         try:
-            analyzer = build_analyzer("rate", ner_dir=ner_dir, embedder_dir=embedder_dir, device=args.device,
+            analyzer = build_analyzer("rate", ner_dir=ner_dir, embedder_dir=embedder_dir, device=config.reward.device,
                                       pooling=args.pooling)
         except (FileNotFoundError, ValueError) as err:
-            raise SystemExit(f"editgrpo edit: {err}") from None
+            raise CommandError(str(err)) from None
     else:
         analyzer = build_analyzer("lexicon")
     gen, ref = analyzer.analyze([args.gen, args.ref])

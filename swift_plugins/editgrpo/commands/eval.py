@@ -7,10 +7,15 @@ metrics.csv, per_sample.jsonl, metrics.md and metrics.png into DIR.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-DEFAULT_METRICS = "chexbert,radgraph,ratescore,green,bleu4,rouge_l"
+from rewards.config import BACKENDS
+from swift_plugins.editgrpo.commands import CommandError, UsageError
+from swift_plugins.editgrpo.evaluation.columns import METRIC_GROUPS
+from swift_plugins.editgrpo.evaluation.results import ON_MISMATCH
+from swift_plugins.editgrpo.evaluation.text import CLEANERS
+
+DEFAULT_METRICS = ",".join(METRIC_GROUPS)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,21 +27,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated metric groups (default {DEFAULT_METRICS}); green is skipped with a note when no judge is configured",
     )
     parser.add_argument(
-        "--backend", choices=("real", "rules"), default=os.environ.get("EDITGRPO_REWARD_BACKEND", "real"),
+        "--backend", choices=BACKENDS, default=None,
         help="clinical scorers: real models, or the offline rule-based proxies (default: $EDITGRPO_REWARD_BACKEND or real)",
     )
     parser.add_argument(
-        "--clean", choices=("reference", "none"), default="none",
+        "--clean", choices=tuple(CLEANERS), default="none",
         help="reference = the reference evaluation's cleaning of both texts (cut at 'Indication:', drop <2-word "
         "and near-duplicate sentences); none = score the texts as written (default)",
     )
     parser.add_argument(
-        "--on-mismatch", choices=("error", "intersect"), default="error",
+        "--on-mismatch", choices=ON_MISMATCH, default="error",
         help="runs covering different ids: stop (default) or score only the common ids and report the rest",
     )
-    parser.add_argument("--models-dir", help="scorer weights directory (sets EDITGRPO_MODELS_DIR)")
-    parser.add_argument("--device", help="device for the scorer models and a local GREEN judge (sets EDITGRPO_DEVICE)")
-    parser.add_argument("--batch-size", type=int, help="scorer batch size (sets EDITGRPO_BATCH_SIZE)")
+    parser.add_argument("--models-dir", help="scorer weights directory (default: $EDITGRPO_MODELS_DIR)")
+    parser.add_argument("--device", help="device for the scorer models and a local GREEN judge (default: $EDITGRPO_DEVICE or auto)")
+    parser.add_argument("--batch-size", type=int, help="scorer batch size (default: $EDITGRPO_BATCH_SIZE or 32)")
     parser.add_argument("--green-model", help="local GREEN judge directory (or $EDITGRPO_GREEN_DIR / $EDITGRPO_MODELS_DIR/GREEN-radllama2-7b)")
     parser.add_argument("--green-endpoint", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (or $EDITGRPO_GREEN_ENDPOINT)")
     parser.add_argument("--green-endpoint-model", help="model name served at --green-endpoint (or $EDITGRPO_GREEN_ENDPOINT_MODEL)")
@@ -45,12 +50,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_metrics(text: str) -> tuple[str, ...]:
-    from swift_plugins.editgrpo.evaluation.columns import METRIC_GROUPS
-
     metrics = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in metrics if name not in METRIC_GROUPS]
     if unknown or not metrics:
-        raise SystemExit(f"editgrpo eval: unknown metrics {unknown}; choose from {', '.join(METRIC_GROUPS)}")
+        raise UsageError(f"unknown metrics {unknown}; choose from {', '.join(METRIC_GROUPS)}")
     return metrics
 
 
@@ -67,34 +70,31 @@ def default_names(paths: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from rewards.config import RewardConfig
     from swift_plugins.editgrpo.evaluation.outputs import markdown_table, write_outputs
     from swift_plugins.editgrpo.evaluation.runners import build_runners
     from swift_plugins.editgrpo.evaluation.results import EvalInputError, read_run
     from swift_plugins.editgrpo.evaluation.table import EvalSettings, evaluate_runs
 
-    for flag, variable in (("models_dir", "EDITGRPO_MODELS_DIR"), ("device", "EDITGRPO_DEVICE"), ("batch_size", "EDITGRPO_BATCH_SIZE")):
-        if getattr(args, flag) is not None:
-            os.environ[variable] = str(getattr(args, flag))
     metrics = _parse_metrics(args.metrics)
     names = [name.strip() for name in args.names.split(",")] if args.names else default_names(args.results)
     if len(names) != len(args.results):
-        raise SystemExit(f"editgrpo eval: {len(names)} names for {len(args.results)} result files")
+        raise UsageError(f"{len(names)} names for {len(args.results)} result files")
     try:
+        reward = RewardConfig.from_env(backend=args.backend, models_dir=args.models_dir, device=args.device,
+                                       batch_size=args.batch_size, green_dir=args.green_model,
+                                       green_endpoint=args.green_endpoint, green_endpoint_model=args.green_endpoint_model)
         runs = [read_run(path, name) for path, name in zip(args.results, names)]
-        runners, notes, described = build_runners(
-            metrics,
-            args.backend,
-            green_model=args.green_model,
-            green_endpoint=args.green_endpoint,
-            green_endpoint_model=args.green_endpoint_model,
-            green_max_new_tokens=args.green_max_new_tokens,
-            n_references=len({pair.ref for run in runs for pair in run.pairs}),
-        )
-        settings = EvalSettings(tuple(runners), args.backend, args.clean, args.on_mismatch)
+        runners, notes, described = build_runners(metrics, reward, green_max_new_tokens=args.green_max_new_tokens,
+                                                  n_references=len({pair.ref for run in runs for pair in run.pairs}))
+        settings = EvalSettings(tuple(runners), reward.backend, args.clean, args.on_mismatch)
         result = evaluate_runs(runs, settings, runners, notes, progress=not args.no_progress)
     except (EvalInputError, FileNotFoundError, ValueError) as error:  # incl. MissingWeightsError, GREEN settings
-        print(f"editgrpo eval: {error}", file=sys.stderr)
-        return 2
+        from rewards.config import SettingsError
+
+        if isinstance(error, (EvalInputError, FileNotFoundError, SettingsError)):
+            raise  # cli.main reports it: exit 1 (bad input, missing weights) or 2 (invalid settings)
+        raise CommandError(str(error)) from error
     for note in notes:
         print(f"editgrpo eval: {note}", file=sys.stderr)
     paths = write_outputs(result, Path(args.out), {"requested_metrics": list(metrics), **described})

@@ -8,18 +8,18 @@ the same number of lines. Each output object: `index`, the metric keys asked for
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-METRIC_CHOICES = ("radgraph", "chexbert", "ratescore")
+from rewards.config import BACKENDS, REWARD_METRICS
+from swift_plugins.editgrpo.commands import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hyps", required=True, type=Path, help="generated reports, one per line")
     parser.add_argument("--refs", required=True, type=Path, help="reference reports, one per line")
     parser.add_argument("--out", required=True, type=Path, help="output jsonl (one object per pair)")
-    parser.add_argument("--metrics", nargs="+", choices=METRIC_CHOICES, default=list(METRIC_CHOICES))
-    parser.add_argument("--backend", choices=("real", "rules"), default=None,
+    parser.add_argument("--metrics", nargs="+", choices=REWARD_METRICS, default=list(REWARD_METRICS))
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="real models or offline proxies (default: $EDITGRPO_REWARD_BACKEND or real)")
     parser.add_argument("--models-dir", default=None, help="default: $EDITGRPO_MODELS_DIR")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, auto (default: $EDITGRPO_DEVICE or auto)")
@@ -29,35 +29,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _read_lines(path: Path) -> list[str]:
     """One report per "\n"-terminated line (a literal backslash-n is a line break inside a report);
     only "\n" ends a line, so form feeds or U+2028 inside a report cannot shift the pairs."""
-    lines = path.read_text(encoding="utf-8").split("\n")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
     if lines and lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r").replace("\\n", "\n") for line in lines]
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from tqdm import tqdm
 
     import rewards
-    from rewards.paths import MissingWeightsError
+    from datasets_registry.jsonl import jsonl_writer
 
     hyps, refs = _read_lines(args.hyps), _read_lines(args.refs)
     if len(hyps) != len(refs):
-        print(f"editgrpo score: {args.hyps} has {len(hyps)} lines but {args.refs} has {len(refs)}; they must pair up")
-        return 2
-    config = rewards.RewardConfig.from_env()
-    overrides = {"backend": args.backend, "models_dir": args.models_dir, "device": args.device, "batch_size": args.batch_size}
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    try:
-        scorers = rewards.build_from_config(config, args.metrics)
-    except MissingWeightsError as err:
-        print(err)
-        return 1
+        raise CommandError(f"{args.hyps} has {len(hyps)} lines but {args.refs} has {len(refs)}; they must pair up")
+    config = rewards.RewardConfig.from_env(backend=args.backend, models_dir=args.models_dir, device=args.device,
+                                           batch_size=args.batch_size)
+    scorers = rewards.build_from_config(config, args.metrics)  # MissingWeightsError: reported by cli.main, exit 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     step = max(1, config.batch_size)
-    with args.out.open("w", encoding="utf-8") as out, tqdm(total=len(hyps), unit="pair", desc="scoring") as bar:
+    with jsonl_writer(args.out) as out, tqdm(total=len(hyps), unit="pair", desc="scoring") as bar:
         for start in range(0, len(hyps), step):
             h, r = hyps[start:start + step], refs[start:start + step]
             columns = {scorer.name: scorer.score(h, r).values for scorer in scorers.values()}
@@ -65,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 row = {"index": start + offset, **{name: values[offset] for name, values in columns.items()}}
                 row[rewards.CLINICAL_KEY] = sum(values[offset] for values in columns.values())
                 row["backend"] = config.backend
-                out.write(json.dumps(row) + "\n")
+                out.write(row)
             bar.update(len(h))
     if config.backend == "rules":
         from rewards.rules import PROXY_NOTE

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from swift_plugins.editgrpo.commands import CommandError
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output directory (created if missing)")
@@ -16,9 +18,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _read_corpus(path: Path) -> list[str]:
+    """The lines of a --corpus file; a missing file is reported by cli.main (exit 1)."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise CommandError(f"--corpus {path}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from swift_plugins.editgrpo.tiny.model import build_tiny_model
 
-    corpus = [line for path in args.corpus for line in path.read_text(encoding="utf-8").splitlines()]
+    corpus = [line for path in args.corpus for line in _read_corpus(path)]
     print(build_tiny_model(args.out, corpus=corpus or None))
     return 0

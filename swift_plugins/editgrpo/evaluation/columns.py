@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from rewards.config import REWARD_METRICS
+
 
 @dataclass(frozen=True)
 class Column:
@@ -35,7 +37,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "bleu4": ("bleu4",),
     "rouge_l": ("rouge_l",),
 }
-MODEL_METRICS: tuple[str, ...] = ("chexbert", "radgraph", "ratescore")  # built by rewards.build_scorers
+MODEL_METRICS: tuple[str, ...] = REWARD_METRICS  # the groups rewards.build_scorers makes
 
 
 def average_clinical(values: Mapping[str, float | None]) -> tuple[float | None, list[str]]:

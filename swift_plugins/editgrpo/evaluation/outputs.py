@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from datasets_registry.jsonl import write_jsonl
 from swift_plugins.editgrpo.evaluation.columns import AVG_COLUMN, Column, MODEL_METRICS, TABLE_COLUMNS
 from swift_plugins.editgrpo.evaluation.table import EvalResult
 
@@ -125,9 +126,7 @@ def write_outputs(result: EvalResult, out_dir: Path, extra_settings: dict[str, A
     }
     paths["json"].write_text(json.dumps(metrics_document(result, extra_settings), indent=2) + "\n", encoding="utf-8")
     write_csv(result, paths["csv"])
-    with paths["per_sample"].open("w", encoding="utf-8") as handle:
-        for sample in result.per_sample:
-            handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
+    write_jsonl(paths["per_sample"], result.per_sample)
     paths["markdown"].write_text(markdown_table(result), encoding="utf-8")
     plot_runs(result, paths["plot"])
     return paths

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from datasets_registry.jsonl import JsonlError, iter_jsonl, read_jsonl, write_jsonl
 from templates.report import normalize
 
 
@@ -74,20 +75,14 @@ def read_run(path: str | Path, name: str | None = None) -> Run:
     if not path.is_file():
         raise EvalInputError(f"{path}: no such result file")
     parsed: list[tuple[int, str, str | None, str | None, str]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise EvalInputError(f"{path}:{line_no}: not JSON ({error})") from None
-            if not isinstance(row, dict):
-                raise EvalInputError(f"{path}:{line_no}: expected a JSON object per line")
+    try:
+        for line_no, row in iter_jsonl(path):
             try:
                 parsed.append((line_no, *parse_row(row, line_no)))
             except EvalInputError as error:
                 raise EvalInputError(f"{path}:{line_no}: {error}") from None
+    except JsonlError as error:  # `path:LINE: not JSON (...)`, not an object, not UTF-8
+        raise EvalInputError(str(error)) from None
     if not parsed:
         raise EvalInputError(f"{path}: no rows")
     formats = {entry[4] for entry in parsed}
@@ -115,7 +110,10 @@ def read_run(path: str | Path, name: str | None = None) -> Run:
             "swift infer appends to an existing --result_path, so a re-run into the same file duplicates rows"
         )
     settings_file = settings_path(path)
-    settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else None
+    try:
+        settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EvalInputError(f"{settings_file}: unreadable decoding settings ({error})") from None
     return Run(name or path.stem, str(path), pairs, formats.pop(), settings)
 
 
@@ -144,11 +142,6 @@ def _gold_answer(row: Mapping[str, Any]) -> str | None:
     return messages[-1].get("content") if messages and messages[-1].get("role") == "assistant" else None
 
 
-def jsonl_rows(path: Path) -> list[dict]:
-    """JSON lines split at "\n" only: JSON written with ensure_ascii=False may hold U+2028 or U+0085 inside strings."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-
-
 def attach_dataset_columns(result_path: str | Path, data_path: str | Path) -> str | None:
     """Copy DATASET_COLUMNS from the data set into swift's result rows, by position.
 
@@ -157,7 +150,7 @@ def attach_dataset_columns(result_path: str | Path, data_path: str | Path) -> st
     otherwise why not (the file is then left as swift wrote it and rows are matched by order).
     """
     result_path, data_path = Path(result_path), Path(data_path)
-    results, data = (jsonl_rows(path) for path in (result_path, data_path))
+    results, data = (read_jsonl(path) for path in (result_path, data_path))
     if len(results) != len(data):
         return f"{len(results)} result rows for {len(data)} data set rows (sampled or shuffled?)"
     for index, (result, row) in enumerate(zip(results, data)):
@@ -165,10 +158,11 @@ def attach_dataset_columns(result_path: str | Path, data_path: str | Path) -> st
             return f"row {index}: the result's gold answer is not the data set row's (shuffled?)"
     for result, row in zip(results, data):
         result.update({key: row[key] for key in DATASET_COLUMNS if key in row and key not in result})
-    tmp = result_path.with_name(result_path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results), encoding="utf-8")
-    tmp.replace(result_path)
+    write_jsonl(result_path, results)
     return None
+
+
+ON_MISMATCH: tuple[str, ...] = ("error", "intersect")  # runs covering different ids: stop, or keep the common ones
 
 
 @dataclass(frozen=True)
@@ -185,7 +179,7 @@ def align_runs(runs: Sequence[Run], on_mismatch: str = "error") -> Alignment:
     """
     if not runs:
         raise EvalInputError("no runs to evaluate")
-    if on_mismatch not in ("error", "intersect"):
+    if on_mismatch not in ON_MISMATCH:
         raise ValueError(f"on_mismatch must be 'error' or 'intersect', not {on_mismatch!r}")
     names = [run.name for run in runs]
     if len(set(names)) != len(names):

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from rewards.config import RewardConfig
 from swift_plugins.editgrpo.evaluation.columns import METRIC_GROUPS, MODEL_METRICS
 from swift_plugins.editgrpo.evaluation.lexical import corpus_bleu, rouge_l
 
@@ -134,18 +135,12 @@ def model_runners(scorers: Mapping[str, Any]) -> dict[str, MetricRunner]:
 
 
 def build_runners(
-    metrics: Sequence[str],
-    backend: str,
-    green_model: str | None = None,
-    green_endpoint: str | None = None,
-    green_endpoint_model: str | None = None,
-    green_max_new_tokens: int | None = None,
-    n_references: int = 0,
+    metrics: Sequence[str], reward: RewardConfig, green_max_new_tokens: int | None = None, n_references: int = 0
 ) -> tuple[dict[str, MetricRunner], list[str], dict[str, Any]]:
     """(runners in `metrics` order, notes for the outputs, settings to record).
 
-    Model scorers take device, batch size and weights from the EDITGRPO_* variables; their
-    reference cache is sized to hold every distinct reference, so each is annotated once.
+    Model scorers follow `reward` (backend, device, batch size, weights); their reference cache
+    is sized to hold every distinct reference, so each is annotated once.
     """
     notes: list[str] = []
     described: dict[str, Any] = {}
@@ -154,22 +149,16 @@ def build_runners(
     if wanted_models:
         import rewards
 
-        from_env = rewards.RewardConfig.from_env()
-        reward_config = replace(from_env, backend=backend, cache_size=max(from_env.cache_size, n_references))
-        built.update(model_runners(rewards.build_from_config(reward_config, wanted_models)))
-        if backend == "rules":
+        sized = replace(reward, cache_size=max(reward.cache_size, n_references))
+        built.update(model_runners(rewards.build_from_config(sized, wanted_models)))
+        if reward.backend == "rules":
             from rewards.rules import PROXY_NOTE
 
             notes.append(PROXY_NOTE)
     if "green" in metrics:
         from rewards.green import GreenConfig, build_green_scorer
 
-        green_config = GreenConfig.from_env(
-            model_dir=green_model,
-            endpoint=green_endpoint,
-            endpoint_model=green_endpoint_model,
-            max_new_tokens=green_max_new_tokens,
-        )
+        green_config = GreenConfig.from_settings(reward, max_new_tokens=green_max_new_tokens)
         described["green"] = green_config.describe()
         if green_config.configured:
             built["green"] = GreenRunner(build_green_scorer(green_config))

@@ -1,4 +1,4 @@
-"""`evaluate_runs`: align, clean and score runs into the paper's table (spec §7); `outputs` writes the files."""
+"""`evaluate_runs`: align, clean and score runs into the paper's table (docs/algorithm.md §7); `outputs` writes the files."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from datasets_registry.jsonl import read_jsonl
 from swift_plugins.editgrpo import REPO_ROOT
 from swift_plugins.editgrpo.tiny import stages as stages_lib
 from swift_plugins.editgrpo.tiny.stages import Stage, StageError, digest, run_file, run_logged
@@ -127,7 +128,7 @@ def _stage_data(ctx: Context) -> None:
     from datasets_registry.synthetic import generate
 
     paths = generate(ctx.data_dir, ctx.config.n_train, ctx.config.n_test, seed=ctx.config.seed)
-    reports = [json.loads(line)["solution"] for line in paths.train.read_text().splitlines()]
+    reports = [row["solution"] for row in read_jsonl(paths.train)]
     (ctx.out / "data" / "corpus.txt").write_text("\n".join(reports) + "\n", encoding="utf-8")
     print(f"    {ctx.config.n_train} train / {ctx.config.n_test} test studies in {ctx.data_dir}", flush=True)
 
@@ -230,8 +231,7 @@ def read_logging(run_dir: Path) -> list[dict]:
     path = run_dir / "logging.jsonl"
     if not path.exists():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [row for row in rows if "reward" in row or "loss" in row]
+    return [row for row in read_jsonl(path) if "reward" in row or "loss" in row]
 
 
 def _mean(values: list[float]) -> float | None:

@@ -115,6 +115,8 @@ class Stage:
 @contextmanager
 def locked(out: Path, kind: str) -> Iterator[None]:
     """One run of a `kind` per output directory at a time."""
+    if out.exists() and not out.is_dir():
+        raise StageError(f"{out} exists and is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     handle = (out / ".lock").open("w")
     try:

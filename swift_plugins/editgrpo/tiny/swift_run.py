@@ -3,12 +3,11 @@
 `write_iu_dataset` writes studies in the project's sample format (two small generated PIL
 views, the IU-XRay FINDINGS as assistant turn and `solution`); `swift_command` builds a
 `swift rlhf --rlhf_type grpo` (or any swift sub-command) invocation with the plugin and the
-CPU settings that work (ms-swift-notes.md); `completion_rows` / `logged_steps` read what the
-run wrote.
+CPU settings that work (no vLLM, no ModelScope model check; docs/algorithm.md §11);
+`completion_rows` / `logged_steps` read what the run wrote.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,11 +15,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from datasets_registry.iu_xray import read_report_rows
+from datasets_registry.jsonl import read_jsonl, write_jsonl
 from swift_plugins.editgrpo import REPO_ROOT
 
 PLUGIN = REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py"
 IMAGE_SIZE = 56  # 4x4 patches -> 4 visual tokens per view (fast on CPU)
-# Paper's Dr.GRPO flags (algorithm §5); the same for EditGRPO and the baseline.
+# Paper's Dr.GRPO flags (docs/algorithm.md §6); the same for EditGRPO and the baseline.
 DR_GRPO_FLAGS: tuple[str, ...] = ("--advantage_estimator", "grpo", "--scale_rewards", "none", "--loss_type", "dr_grpo",
                                   "--beta", "0.01")
 CPU_FLAGS: tuple[str, ...] = ("--use_vllm", "false", "--check_model", "false", "--dataloader_num_workers", "0",
@@ -45,7 +45,7 @@ def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    lines = []
+    rows = []
     for index, report in enumerate(iu_reports(n)):
         findings = "" if index in empty_reference_rows else report["findings"]
         views = []
@@ -54,7 +54,7 @@ def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence
             Image.fromarray((rng.random((IMAGE_SIZE, IMAGE_SIZE)) * 255).astype("uint8")).convert("RGB").save(path)
             views.append(StudyImage(str(path), view))
         context = {"indication": report["indication"] or None, "comparison": report["comparison"] or None}
-        lines.append(json.dumps({
+        rows.append({
             "messages": build_messages(views, findings, technique=report["image"] or None, **context),
             "images": [v.path for v in views],
             "solution": findings,
@@ -65,9 +65,9 @@ def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence
             "prior_study_id": None,
             "technique": report["image"] or None,
             **context,
-        }))
+        })
     path = out / "train.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_jsonl(path, rows)
     return path
 
 
@@ -135,8 +135,7 @@ def completion_rows(output_dir: str | Path) -> list[dict]:
     (a repeat of the last step); each step's last table is kept.
     """
     tables: dict[str, dict] = {}
-    for line in (run_dir(output_dir) / "completions.jsonl").read_text().splitlines():
-        table = json.loads(line)
+    for table in read_jsonl(run_dir(output_dir) / "completions.jsonl"):
         tables[table["step"][0]] = table
     rows = []
     for step in sorted(tables, key=int):
@@ -147,5 +146,4 @@ def completion_rows(output_dir: str | Path) -> list[dict]:
 
 def logged_steps(output_dir: str | Path) -> list[dict]:
     """The per-step metric dicts of logging.jsonl (those with a `loss`)."""
-    lines = (run_dir(output_dir) / "logging.jsonl").read_text().splitlines()
-    return [entry for entry in map(json.loads, lines) if "loss" in entry]
+    return [entry for entry in read_jsonl(run_dir(output_dir) / "logging.jsonl") if "loss" in entry]
