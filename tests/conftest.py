@@ -25,6 +25,28 @@ def iu_findings(iu_reports) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def rate_dirs(tmp_path_factory, iu_findings) -> tuple[Path, Path]:
+    """Tiny random RaTE-NER (DeBERTa-v3) and BioLORD (MPNet) dirs, tokenizers trained on IU-XRay findings."""
+    from rewards.testing import build_rate_models
+
+    return build_rate_models(tmp_path_factory.mktemp("rate_models"), iu_findings[:200], size="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def scorer_models_dir(tmp_path_factory, iu_findings) -> Path:
+    """Random-weight CheXbert, RadGraph-XL, RaTE-NER and BioLORD dirs in the layout users download, so the
+    real loading and inference code runs (`EDITGRPO_MODELS_DIR` layout)."""
+    from rewards.testing import build_chexbert, build_radgraph, build_rate_models
+
+    out = tmp_path_factory.mktemp("scorer_models")
+    corpus = iu_findings[:300]
+    build_chexbert(out, corpus)
+    build_radgraph(out, corpus)
+    build_rate_models(out, corpus, size="tiny")
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen2.5-VL checkpoint built once per session by `editgrpo tiny-model`'s builder."""
     from swift_plugins.editgrpo.tiny.model import build_tiny_model

@@ -156,23 +156,8 @@ def test_rules_backend_on_iu_xray_is_sane_reproducible_and_labels_each_reference
     assert "PROXIES" in (tmp_path / "out0" / "metrics.md").read_text()
 
 
-@pytest.fixture(scope="module")
-def tiny_scorer_models(tmp_path_factory, iu_reports):
-    """Random-weight CheXbert, RadGraph-XL, RaTE-NER and BioLORD dirs in the layout users download
-    (built by the rewards/edit-engine builders, so the real loading and inference code runs)."""
-    from rewards.testing import build_chexbert, build_radgraph
-    from rewards.testing import build_rate_models
-
-    corpus = [r["findings"] for r in iu_reports if r["findings"].strip()][:400]
-    models_dir = tmp_path_factory.mktemp("scorer_models")
-    build_chexbert(models_dir, corpus)
-    build_radgraph(models_dir, corpus)
-    build_rate_models(models_dir, corpus)
-    return models_dir
-
-
 @pytest.mark.slow
-def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, tiny_scorer_models, studies, capsys, monkeypatch):
+def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, scorer_models_dir, studies, capsys, monkeypatch):
     for name in ("EDITGRPO_MODELS_DIR", "EDITGRPO_DEVICE", "EDITGRPO_BATCH_SIZE"):  # the CLI sets them; restored after
         monkeypatch.delenv(name, raising=False)
     data = {
@@ -183,7 +168,7 @@ def test_real_backend_runs_the_model_scorers_on_tiny_random_models(tmp_path, tin
     out = tmp_path / "out"
     args = ["eval", *paths, "--out", str(out), "--backend", "real", "--metrics", "chexbert,radgraph,ratescore",
             "--device", "cpu", "--batch-size", "4", "--no-progress"]
-    assert main([*args, "--models-dir", str(tiny_scorer_models)]) == 0
+    assert main([*args, "--models-dir", str(scorer_models_dir)]) == 0
     document = json.loads((out / "metrics.json").read_text())
     keys = ["chexbert_micro_f1_14", "chexbert_macro_f1_14", "chexbert_micro_f1_5", "chexbert_macro_f1_5",
             "radgraph_partial_f1", "ratescore"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,25 +16,11 @@ import rewards
 from rewards.paths import MissingWeightsError, ModelPaths, preflight
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-CORPUS_SIZE = 300
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory, iu_findings) -> Path:
-    from rewards.testing import build_chexbert, build_radgraph
-    from rewards.testing import build_rate_models
-
-    out = tmp_path_factory.mktemp("reward_models")
-    corpus = iu_findings[:CORPUS_SIZE]
-    build_chexbert(out, corpus)
-    build_radgraph(out, corpus)
-    build_rate_models(out, corpus, size="tiny")
-    return out
 
 
 @pytest.fixture
-def paths(models_dir) -> ModelPaths:
-    return ModelPaths.from_env(models_dir, environ={})
+def paths(scorer_models_dir) -> ModelPaths:
+    return ModelPaths.from_env(scorer_models_dir, environ={})
 
 
 def fresh(paths: ModelPaths, metric: str, batch_size: int = 4, cache_size: int = 64):
@@ -209,9 +194,9 @@ def test_missing_models_dir_gives_one_clear_error(tmp_path):
     (("BioLORD-2023-C/config.json",), "config.json is missing"),
     (("chexbert/chexbert.pth",), "chexbert.pth is missing"),
 ])
-def test_partial_dirs_name_the_missing_file(models_dir, tmp_path, remove, needle):
+def test_partial_dirs_name_the_missing_file(scorer_models_dir, tmp_path, remove, needle):
     copy = tmp_path / "models"
-    shutil.copytree(models_dir, copy)
+    shutil.copytree(scorer_models_dir, copy)
     for relative in remove:
         target = copy / relative
         shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -219,21 +204,21 @@ def test_partial_dirs_name_the_missing_file(models_dir, tmp_path, remove, needle
         preflight(METRICS, ModelPaths.from_env(copy, environ={}))
 
 
-def test_env_overrides_each_model(models_dir, tmp_path):
+def test_env_overrides_each_model(scorer_models_dir, tmp_path):
     moved = tmp_path / "elsewhere.pth"
-    shutil.copy(models_dir / "chexbert" / "chexbert.pth", moved)
-    env = {"EDITGRPO_MODELS_DIR": str(models_dir), "EDITGRPO_CHEXBERT_CKPT": str(moved)}
+    shutil.copy(scorer_models_dir / "chexbert" / "chexbert.pth", moved)
+    env = {"EDITGRPO_MODELS_DIR": str(scorer_models_dir), "EDITGRPO_CHEXBERT_CKPT": str(moved)}
     resolved = ModelPaths.from_env(environ=env)
-    assert resolved.chexbert_ckpt == moved and resolved.radgraph_dir == models_dir / "radgraph-xl"
-    assert resolved.resolve_radgraph_encoder() == models_dir / "bert-base-uncased"
+    assert resolved.chexbert_ckpt == moved and resolved.radgraph_dir == scorer_models_dir / "radgraph-xl"
+    assert resolved.resolve_radgraph_encoder() == scorer_models_dir / "bert-base-uncased"
     preflight(METRICS, resolved)
 
 
-def test_real_orm_on_tiny_models(models_dir, monkeypatch, iu_findings):
+def test_real_orm_on_tiny_models(scorer_models_dir, monkeypatch, iu_findings):
     from rewards import orms
 
     monkeypatch.setenv("EDITGRPO_REWARD_BACKEND", "real")
-    monkeypatch.setenv("EDITGRPO_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv("EDITGRPO_MODELS_DIR", str(scorer_models_dir))
     monkeypatch.setenv("EDITGRPO_DEVICE", "cpu")
     monkeypatch.setenv("EDITGRPO_BATCH_SIZE", "8")
     hyps, refs = pairs(iu_findings)
@@ -243,10 +228,10 @@ def test_real_orm_on_tiny_models(models_dir, monkeypatch, iu_findings):
     assert len(clinical) == len(hyps) + 1 and all(math.isfinite(v) for v in clinical)
 
 
-def test_hub_ids_are_accepted_only_online(monkeypatch, models_dir):
+def test_hub_ids_are_accepted_only_online(monkeypatch, scorer_models_dir):
     from rewards.paths import is_hub_id, requirements
 
-    env = {"EDITGRPO_MODELS_DIR": str(models_dir), "EDITGRPO_BERT_DIR": "google-bert/bert-base-uncased"}
+    env = {"EDITGRPO_MODELS_DIR": str(scorer_models_dir), "EDITGRPO_BERT_DIR": "google-bert/bert-base-uncased"}
     hub = ModelPaths.from_env(environ=env)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     assert is_hub_id(hub.bert_dir) and all(problem is None for _, problem in requirements(["chexbert"], hub))
@@ -255,7 +240,7 @@ def test_hub_ids_are_accepted_only_online(monkeypatch, models_dir):
         preflight(["chexbert"], hub)
 
 
-def test_score_command_real_backend(models_dir, tmp_path, iu_findings):
+def test_score_command_real_backend(scorer_models_dir, tmp_path, iu_findings):
     import json
 
     from swift_plugins.editgrpo.cli import main
@@ -264,7 +249,7 @@ def test_score_command_real_backend(models_dir, tmp_path, iu_findings):
     (tmp_path / "r.txt").write_text("\n".join([iu_findings[0], iu_findings[1], iu_findings[3]]) + "\n")
     out = tmp_path / "scores.jsonl"
     assert main(["score", "--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"), "--out", str(out),
-                 "--backend", "real", "--models-dir", str(models_dir), "--device", "cpu"]) == 0
+                 "--backend", "real", "--models-dir", str(scorer_models_dir), "--device", "cpu"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and all(row["backend"] == "real" for row in rows)
     for row in rows:

@@ -2,15 +2,14 @@
 import pytest
 import torch
 
-from rewards.testing import build_rate_models
 from rewards.entities.deberta_span import narrowable_span, narrowed_relative_span
 
 
 @pytest.fixture(scope="module")
-def ner(tmp_path_factory, iu_findings):
+def ner(rate_dirs):
     from transformers import AutoModelForTokenClassification
 
-    ner_dir, _ = build_rate_models(tmp_path_factory.mktemp("rate_models"), iu_findings[:200], size="tiny", seed=0)
+    ner_dir, _ = rate_dirs
     return AutoModelForTokenClassification.from_pretrained(ner_dir).eval()
 
 

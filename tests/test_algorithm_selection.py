@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from swift_plugins.editgrpo.algorithm.selection import (
-    EditPair, SelectionOptions, edits_per_group, pair_rng, select_edit_pairs, step_rng,
+    SelectionOptions, edits_per_group, pair_rng, select_edit_pairs, step_rng,
 )
 
 

@@ -13,12 +13,7 @@ from rewards.entities.backends import build_analyzer
 from rewards.entities.types import ENTITY_TYPES, sentence_of
 from rewards.entities.rate_ner import RateAnalyzer, decode_bio, parse_labels, tagged_sentences
 from rewards.paths import check_model_dir
-from rewards.testing import RATE_LABELS, build_rate_models
-
-
-@pytest.fixture(scope="module")
-def rate_dirs(tmp_path_factory, iu_findings):
-    return build_rate_models(tmp_path_factory.mktemp("rate_models"), iu_findings[:200], size="tiny", seed=0)
+from rewards.testing import RATE_LABELS
 
 
 @pytest.fixture(scope="module")

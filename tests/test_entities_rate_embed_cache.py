@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from rewards.entities.rate_ner import RateAnalyzer, tagged_sentences
-from rewards.testing import build_rate_models
 
 PHRASES = ["pleural effusion", "heart", "right lower lobe airspace opacity", "heart", "lungs"]
-
-
-@pytest.fixture(scope="module")
-def rate_dirs(tmp_path_factory, iu_findings):
-    return build_rate_models(tmp_path_factory.mktemp("rate_models"), iu_findings[:200], size="tiny", seed=0)
 
 
 def counting(analyzer: RateAnalyzer) -> list[int]:
