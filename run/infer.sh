@@ -77,40 +77,9 @@ start=$(date +%s)
 "$SWIFT" "${ARGS[@]}"
 [[ -s "$OUT" ]] || { echo "infer.sh: swift infer wrote no results to $OUT" >&2; exit 1; }
 
-# The settings file is written last, so its presence means the result file is complete.
-SETTINGS="$SETTINGS" MODEL="$MODEL" ADAPTERS="$ADAPTERS" DATA="$DATA" OUT="$OUT" TEMPLATE="$TEMPLATE" \
-TEMPERATURE="$TEMPERATURE" MAX_NEW_TOKENS="$MAX_NEW_TOKENS" MAX_BATCH_SIZE="$MAX_BATCH_SIZE" \
-INFER_BACKEND="$INFER_BACKEND" WALL=$(( $(date +%s) - start )) \
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" - "${EXTRA[@]}" <<'PY'
-import json, os, sys
-from importlib.metadata import PackageNotFoundError, version
-
-from datasets_registry.jsonl import read_jsonl
-from swift_plugins.editgrpo.evaluation.results import DATASET_COLUMNS, attach_dataset_columns
-
-
-def installed(name):
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-env = os.environ
-not_attached = attach_dataset_columns(env["OUT"], env["DATA"])
-if not_attached:
-    print(f"infer.sh: data set columns not attached ({not_attached}); editgrpo eval matches rows by order", file=sys.stderr)
-rows = len(read_jsonl(env["OUT"]))
-settings = {
-    "model": env["MODEL"], "adapters": env["ADAPTERS"] or None, "data": os.path.abspath(env["DATA"]),
-    "result": os.path.abspath(env["OUT"]), "rows": rows, "template": env["TEMPLATE"],
-    "infer_backend": env["INFER_BACKEND"], "temperature": float(env["TEMPERATURE"]),
-    "max_new_tokens": int(env["MAX_NEW_TOKENS"]), "max_batch_size": int(env["MAX_BATCH_SIZE"]),
-    "max_pixels": env.get("MAX_PIXELS"), "min_pixels": env.get("MIN_PIXELS"), "extra_args": sys.argv[1:], "wall_seconds": int(env["WALL"]),
-    "ms_swift": installed("ms-swift"), "transformers": installed("transformers"),
-    "dataset_columns": not_attached or f"attached by row position: {', '.join(DATASET_COLUMNS)}",
-}
-with open(env["SETTINGS"], "w", encoding="utf-8") as handle:
-    json.dump(settings, handle, indent=2)
-print(f"infer.sh: {rows} results in {env['OUT']}; settings in {env['SETTINGS']}", file=sys.stderr)
-PY
+# The settings file is written last (editgrpo record-infer), so its presence means the result file is complete.
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m swift_plugins.editgrpo.cli record-infer \
+  --result "$OUT" --data "$DATA" --model "$MODEL" --adapters "$ADAPTERS" --template "$TEMPLATE" \
+  --infer-backend "$INFER_BACKEND" --temperature "$TEMPERATURE" --max-new-tokens "$MAX_NEW_TOKENS" \
+  --max-batch-size "$MAX_BATCH_SIZE" --max-pixels "${MAX_PIXELS:-}" --min-pixels "${MIN_PIXELS:-}" \
+  --wall-seconds $(( $(date +%s) - start )) -- "${EXTRA[@]}"

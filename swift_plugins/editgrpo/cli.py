@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "check-weights": "Check that every scorer/analyzer model file is present (exit 1 if not).",
     "convert": "Convert a data set from its native layout to ms-swift jsonl.",
     "eval": "Evaluate swift-infer result files: the paper's metric table, csv/json and a plot.",
+    "record-infer": "After swift infer (run/infer.sh): attach the data set columns and record the settings.",
     "tiny-model": "Build a tiny random Qwen2.5-VL checkpoint (tests, demo).",
     "demo": "Run the embedded CPU demo (SFT -> EditGRPO/Dr.GRPO -> infer -> eval).",
 }

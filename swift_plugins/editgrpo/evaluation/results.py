@@ -213,3 +213,29 @@ def align_runs(runs: Sequence[Run], on_mismatch: str = "error") -> Alignment:
             )
         aligned.append(Run(run.name, run.source, [by_id[ident] for ident in order], run.format, run.settings))
     return Alignment(aligned, {run.name: len(run.pairs) - len(order) for run in runs})
+
+
+def record_inference(result_path: str | Path, data_path: str | Path, decoding: Mapping[str, Any]) -> tuple[dict[str, Any], Path]:
+    """After `swift infer`: attach the data set columns, then write the settings file (last, atomically).
+
+    Returns the settings written and their path (`settings_path(result_path)`).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    result_path, data_path = Path(result_path), Path(data_path)
+    not_attached = attach_dataset_columns(result_path, data_path)
+    settings = {**decoding, "data": str(data_path.resolve()), "result": str(result_path.resolve()),
+                "rows": len(read_jsonl(result_path)), "ms_swift": installed("ms-swift"),
+                "transformers": installed("transformers"),
+                "dataset_columns": not_attached or f"attached by row position: {', '.join(DATASET_COLUMNS)}"}
+    path = settings_path(result_path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return settings, path
