@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast demo bench clean
+.PHONY: setup test test-fast demo arena bench clean
 
 setup: $(STAMP)
 
@@ -25,10 +25,13 @@ test-fast: setup
 demo: setup
 	bash run/demo.sh
 
+arena: setup
+	$(PY) -m swift_plugins.editgrpo.cli arena $(ARENA_ARGS)
+
 bench: setup
 	$(PY) benchmarks/edits.py
 	$(PY) benchmarks/rewards.py
 	$(PY) benchmarks/step_overhead.py
 
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) demo_out arena_out

@@ -1,4 +1,5 @@
-"""Reading native files defensively: CSV (plain or .gz), JSON, report text; placeholder images.
+"""Reading native files defensively: CSV (plain or .gz; UTF-8, or UTF-16/32 with a byte-order mark),
+JSON, report text; placeholder images and 8-bit copies of high-bit-depth images.
 
 Bad bytes and malformed rows are counted per reason instead of turning into silently wrong
 samples: text is decoded with `surrogateescape`, so a row that is not valid UTF-8 can be
@@ -6,6 +7,7 @@ recognised and skipped (`non_utf8_text`) while the rest of the file is still rea
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import gzip
@@ -20,7 +22,14 @@ from datasets_registry.records import ConversionError
 
 # Undecodable bytes (surrogateescape) and lone surrogates from JSON escapes: neither is text.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# Longest first: the UTF-32-LE mark starts with the UTF-16-LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                                        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 PLACEHOLDER_SIZE = 64
+# PIL modes of 16-bit (and 32-bit integer or float) grayscale files, e.g. PadChest's PNGs (I;16): PIL's
+# convert("RGB"), which swift's and qwen_vl_utils' loaders call, clips them to 255 (an all-white image).
+HIGH_BIT_DEPTH_MODES: tuple[str, ...] = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+_EIGHT_BIT_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg")  # never high bit depth in PIL: not opened
 
 
 def find_file(src: Path, *names: str) -> Path | None:
@@ -32,10 +41,23 @@ def find_file(src: Path, *names: str) -> Path | None:
     return None
 
 
+def _text_encoding(path: Path, head: bytes) -> str:
+    """UTF-8 unless a byte-order mark says UTF-16/32 (Excel's "Unicode text" export). Without a mark,
+    NUL bytes in the first line mean UTF-16/32 of unknown byte order: an error that says what to save."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\x00" in head.split(b"\n", 1)[0]:
+        raise ConversionError(f"{path}: NUL bytes in the first line: UTF-16 or UTF-32 without a byte-order mark? "
+                              "Save it as UTF-8 (or UTF-16 with a byte-order mark).")
+    return "utf-8-sig"
+
+
 def _open_text(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        encoding = _text_encoding(path, handle.read(4096))
+    return opener(path, "rt", encoding=encoding, errors="surrogateescape", newline="")
 
 
 def has_bad_bytes(*values: str | None) -> bool:
@@ -98,3 +120,33 @@ def write_placeholder_image(path: Path) -> None:
     """Writes a placeholder image in the format the file name asks for (JPEG for .jpg/.jpeg, else PNG)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_placeholder_bytes("JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"))
+
+
+def is_high_bit_depth(path: Path) -> bool:
+    """From the file's header (no pixels decoded); a file PIL cannot read is not copied (training's loader reports it)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() in _EIGHT_BIT_SUFFIXES:
+        return False
+    try:
+        with Image.open(path) as image:
+            return image.mode in HIGH_BIT_DEPTH_MODES
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
+def write_8bit_copy(source: Path, target: Path) -> None:
+    """An 8-bit grayscale PNG of a high-bit-depth image: its own min..max range rescaled linearly to
+    0..255, as PadChest users do (the stored range varies per image: a fixed /65535 would turn one
+    stored in 800..3900 nearly black). Written under a temporary name and renamed: no half files."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(source) as image:
+        pixels = np.asarray(image, dtype=np.float32)
+    low, high = float(pixels.min()), float(pixels.max())
+    scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    Image.fromarray(np.rint(scaled).astype(np.uint8)).save(partial, format="PNG")
+    partial.replace(target)

@@ -8,9 +8,13 @@ Native layout (files may be .csv or .csv.gz):
     <src>/files/pXX/pXXXXXXXX/sXXXXXXXX/<dicom_id>.jpg
     <reports>/files/pXX/pXXXXXXXX/sXXXXXXXX.txt   (MIMIC-CXR `mimic-cxr-reports.zip`; <reports> defaults to <src>)
 
-The report text is split into sections (`sections.parse_report`); FINDINGS is the target,
-INDICATION/HISTORY, TECHNIQUE/EXAMINATION and COMPARISON go into the prompt. The prior of a
-study is the patient's most recent earlier study by StudyDate + StudyTime.
+The split is the official split file's; a metadata row (image) without a row there is counted
+(`no_split_row`). The report text is split into sections (`sections.parse_report`, MIT-LCP's
+sectioner semantics: findings under a view title such as `CHEST, TWO VIEWS:` count as FINDINGS
+when the report has no FINDINGS text); FINDINGS is the target, INDICATION/HISTORY and
+COMPARISON go into the prompt, and TECHNIQUE, else EXAMINATION, else the metadata's
+PerformedProcedureStepDescription is the prompt's TECHNIQUE. The prior of a study is the
+patient's most recent earlier study by StudyDate + StudyTime.
 
 R2Gen layout: `<src>/annotation.json` ({"train"|"val"|"test": [{"id": dicom_id, "study_id",
 "subject_id", "report": FINDINGS, "image_path": ["p10/p100.../s5.../<dicom_id>.jpg"]}]}, one
@@ -70,7 +74,8 @@ def load(src: Path, reports: Path | None = None) -> LoadResult:
     if metadata_csv is None or split_csv is None:
         raise ConversionError(f"{src}: expected {METADATA}(.gz) and {SPLIT}(.gz) (MIMIC-CXR-JPG) or annotation.json (R2Gen)")
     reports_root = (reports or src).resolve()
-    result = LoadResult(notes=[f"layout: MIMIC-CXR-JPG ({metadata_csv.name}, {split_csv.name}); "
+    result = LoadResult(split_source=f"official ({split_csv.name})",
+                        notes=[f"layout: MIMIC-CXR-JPG ({metadata_csv.name}, {split_csv.name}); "
                                f"reports under {reports_root}/files"])
     metadata = _read_metadata(metadata_csv, result.skipped)
     images: dict[str, list[_ImageMeta]] = defaultdict(list)
@@ -88,6 +93,8 @@ def load(src: Path, reports: Path | None = None) -> LoadResult:
         if splits.setdefault(meta.study_id, split) != split:
             raise ConversionError(f"{split_csv}: study {meta.study_id} is in two splits")
         images[meta.study_id].append(meta)
+    if unlisted := len(metadata.keys() - seen):
+        result.skipped["no_split_row"] += unlisted
     root = src.resolve()
     for study_id, metas in images.items():
         subject_id = metas[0].subject_id
@@ -103,7 +110,7 @@ def load(src: Path, reports: Path | None = None) -> LoadResult:
                     for m in sorted(metas, key=lambda m: m.dicom_id)],
             findings=sections.findings,
             indication=sections.indication,
-            technique=sections.technique or clean_section(metas[0].procedure),
+            technique=sections.technique or sections.examination or clean_section(metas[0].procedure),
             comparison=sections.comparison,
             order=min(m.order for m in metas),
         ))
@@ -122,7 +129,8 @@ def _read_sections(path: Path):
 
 
 def _load_r2gen(src: Path) -> LoadResult:
-    result = LoadResult(notes=["layout: R2Gen annotation.json (its train/val/test split)"])
+    result = LoadResult(split_source="R2Gen annotation.json (its train/val/test)",
+                        notes=["layout: R2Gen annotation.json (its train/val/test split)"])
     metadata_csv = find_file(src, METADATA)
     metadata = _read_metadata(metadata_csv, result.skipped) if metadata_csv else {}
     if metadata_csv:

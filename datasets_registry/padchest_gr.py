@@ -10,9 +10,14 @@ Layout of the 2024-08-19 release:
     <src>/Padchest_GR_files/**/<ImageID>                         (one frontal image per study)
     <src>/PadChest_GR_progression_prior_studies/**/<prior ImageID>
 
-FINDINGS = the study's English sentences in their order. The prior of a study is the one the
-release names (PreviousImageID / prior_imageID, image looked up in the prior-studies folder);
-failing that, the patient's most recent earlier PadChest-GR study by StudyDate_DICOM.
+FINDINGS = the study's English sentences (`sentence_en`) in their order. A finding with only
+`sentence_es` would vanish from an English gold report (and the model be taught to omit it): its
+study is skipped and counted (`untranslated_finding`), the summary notes how many findings.
+The split is master_table.csv's. The prior of a study is the one the release names
+(PreviousImageID / prior_imageID, image looked up in the prior-studies folder); failing that, the
+patient's most recent earlier PadChest-GR study by StudyDate_DICOM.
+The PNGs are 16-bit grayscale (I;16): the conversion points rows to 8-bit copies under
+out/images_8bit/ (pipeline; each image's own range rescaled to 0..255).
 """
 from __future__ import annotations
 
@@ -67,7 +72,8 @@ def load(src: Path) -> LoadResult:
     master = find_file(src, "master_table.csv")
     if not reports or master is None:
         raise ConversionError(f"{src}: expected grounded_reports_*.json and master_table.csv (PadChest-GR)")
-    result = LoadResult(notes=[f"layout: PadChest-GR ({reports[-1].name}, {master.name}); English sentences"])
+    result = LoadResult(split_source=f"{master.name} split column",
+                        notes=[f"layout: PadChest-GR ({reports[-1].name}, {master.name}); FINDINGS from sentence_en"])
     rows = _master_rows(master, result.skipped)
     root = src.resolve()
     current_index = _index_images(root / IMAGE_DIR)
@@ -75,6 +81,7 @@ def load(src: Path) -> LoadResult:
     entries = read_json(reports[-1])
     if not isinstance(entries, list):
         raise ConversionError(f"{reports[-1]}: expected a list of study records")
+    untranslated = 0
     for entry in entries:
         if not isinstance(entry, dict) or not entry.get("StudyID") or not entry.get("ImageID"):
             result.skipped["corrupt_row"] += 1
@@ -87,9 +94,16 @@ def load(src: Path) -> LoadResult:
         if split is None:
             result.skipped["corrupt_row"] += 1
             continue
-        sentences = [normalize(str(f.get("sentence_en") or "")) for f in entry.get("findings") or [] if isinstance(f, dict)]
+        findings = [f for f in entry.get("findings") or [] if isinstance(f, dict)]
+        sentences = [normalize(str(f.get("sentence_en") or "")) for f in findings]
         if has_bad_bytes(*sentences):
             result.skipped["non_utf8_text"] += 1
+            continue
+        spanish_only = sum(not english and bool(normalize(str(f.get("sentence_es") or "")))
+                           for f, english in zip(findings, sentences))
+        if spanish_only:
+            untranslated += spanish_only
+            result.skipped["untranslated_finding"] += 1
             continue
         image_id = str(entry["ImageID"])
         result.studies.append(SourceStudy(
@@ -101,6 +115,9 @@ def load(src: Path) -> LoadResult:
             order=_order(row),
             explicit_prior=_explicit_prior(entry, row, split, root, prior_index),
         ))
+    if untranslated:
+        result.notes.append(f"{untranslated} finding(s) with sentence_es only: their "
+                            f"{result.skipped['untranslated_finding']} studies skipped (untranslated_finding)")
     return result
 
 

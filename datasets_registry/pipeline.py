@@ -1,5 +1,8 @@
-"""Shared conversion steps: duplicates, longitudinal priors, view order and caps, image checks,
-ms-swift rows, and per-split jsonl files with a summary.
+"""Shared conversion steps: duplicates, longitudinal priors, view order and caps, image checks
+(8-bit copies of 16-bit images), ms-swift rows, per-split jsonl files with a summary, and the
+check that a conversion did not silently lose its data (no study written, or more than
+`max_loss_fraction` of the records read skipped for one reason: an error with the counts;
+`max_loss_fraction=1` turns the check off).
 
 Every converter only reads its native layout into `SourceStudy` records; everything that decides
 what a sample looks like happens here, once, so the four data sets behave the same way.
@@ -15,13 +18,15 @@ from typing import Literal
 
 from templates.prompt import StudyImage, build_messages
 
-from datasets_registry.io import has_bad_bytes, write_placeholder_image
+from datasets_registry.io import has_bad_bytes, is_high_bit_depth, write_8bit_copy, write_placeholder_image
 from datasets_registry.jsonl import jsonl_writer
 from datasets_registry.records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
 
 OverMax = Literal["truncate", "drop"]
 MAX_LISTED_MISSING = 20
 PLACEHOLDER_DIR = "placeholder_images"
+EIGHT_BIT_DIR = "images_8bit"  # out/images_8bit/<path below src>: 8-bit PNG copies of 16-bit images
+MAX_LOSS_FRACTION = 0.5  # one skip reason taking more than this share of the records read fails the conversion
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class ConvertOptions:
     priors: bool = True
     skip_missing: bool = False  # drop missing image files (counted) instead of failing
     placeholder_images: bool = False  # write small generated images for missing files (tests, demos)
+    max_loss_fraction: float = MAX_LOSS_FRACTION  # see module docstring; 1.0 turns the check off
     show_progress: bool = True
 
 
@@ -52,6 +58,10 @@ class ConversionSummary:
     images_missing: int = 0
     placeholders_written: int = 0
     images_dropped_by_cap: int = 0
+    images_8bit: int = 0  # 16-bit source images the rows use through their 8-bit copies
+    images_8bit_bytes: int = 0  # disk those copies take
+    split_source: str = ""  # where the train/validation/test assignment came from
+    max_loss_fraction: float = MAX_LOSS_FRACTION
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -68,6 +78,7 @@ class ConversionSummary:
     def to_dict(self) -> dict:
         return {
             "dataset": self.dataset,
+            "split_source": self.split_source,
             "splits": {name: {"studies": s.studies, "images": s.images, "with_prior": s.with_prior,
                               "truncated": s.truncated, "skipped": dict(sorted(s.skipped.items()))}
                        for name, s in self.splits.items()},
@@ -75,11 +86,14 @@ class ConversionSummary:
             "images_missing": self.images_missing,
             "placeholders_written": self.placeholders_written,
             "images_dropped_by_cap": self.images_dropped_by_cap,
+            "images_8bit": {"count": self.images_8bit, "bytes": self.images_8bit_bytes, "dir": EIGHT_BIT_DIR},
+            "max_loss_fraction": self.max_loss_fraction,
             "files": self.files,
+            "notes": self.notes,
         }
 
     def table(self) -> str:
-        lines = [f"{self.dataset}: {self.total_studies} studies written"]
+        lines = [f"{self.dataset}: {self.total_studies} studies written; split: {self.split_source}"]
         lines += self.notes
         lines.append(f"{'split':<11} {'studies':>8} {'images':>8} {'w/ prior':>9} {'truncated':>9}  skipped")
         for name, s in self.splits.items():
@@ -90,6 +104,9 @@ class ConversionSummary:
                 f"{reason}={count}" for reason, count in sorted(self.unassigned_skipped.items())))
         lines.append(f"missing images: {self.images_missing} (placeholders written: {self.placeholders_written}); "
                      f"images beyond max_images: {self.images_dropped_by_cap}")
+        if self.images_8bit:
+            lines.append(f"16-bit images: {self.images_8bit} used as 8-bit copies under {EIGHT_BIT_DIR}/ "
+                         f"({self.images_8bit_bytes / 2**20:.1f} MiB)")
         return "\n".join(lines)
 
 
@@ -127,28 +144,48 @@ def link_priors(studies: list[SourceStudy]) -> dict[str, SourceStudy]:
 
 
 class _ImageResolver:
-    """Checks that image files exist; writes placeholders or drops them according to the options."""
+    """Checks that image files exist; writes placeholders or drops them according to the options;
+    points 16-bit images to 8-bit copies (made once, reused while newer than their source)."""
 
     def __init__(self, src: Path, out: Path, options: ConvertOptions):
         self.src, self.out, self.options = src, out, options
         self.missing: dict[Path, None] = {}  # ordered set: each file listed once
         self.placeholders = 0
+        self.used: dict[Path, Path] = {}  # existing source file -> the file rows use (itself or its 8-bit copy)
+
+    def _below(self, folder: str, path: Path) -> Path:
+        try:
+            relative = path.relative_to(self.src)
+        except ValueError:
+            relative = Path(path.name)
+        return (self.out / folder / relative).resolve()
 
     def resolve(self, image: SourceImage) -> SourceImage | None:
         if image.path.is_file():
-            return image
+            return SourceImage(self._eight_bit(image.path), image.view)
         if self.options.placeholder_images:
-            try:
-                relative = image.path.relative_to(self.src)
-            except ValueError:
-                relative = Path(image.path.name)
-            target = (self.out / PLACEHOLDER_DIR / relative).resolve()
+            target = self._below(PLACEHOLDER_DIR, image.path)
             if not target.is_file():
                 write_placeholder_image(target)
                 self.placeholders += 1
             return SourceImage(target, image.view)
         self.missing[image.path] = None
         return None
+
+    @property
+    def copies(self) -> list[Path]:
+        return [used for source, used in self.used.items() if used != source]
+
+    def _eight_bit(self, path: Path) -> Path:
+        if path not in self.used:
+            self.used[path] = self._copy(path) if is_high_bit_depth(path) else path
+        return self.used[path]
+
+    def _copy(self, path: Path) -> Path:
+        target = self._below(EIGHT_BIT_DIR, path).with_suffix(".png")
+        if not target.is_file() or target.stat().st_mtime < path.stat().st_mtime:
+            write_8bit_copy(path, target)
+        return target
 
 
 def _row(study: SourceStudy, current: list[SourceImage], prior: SourceStudy | None,
@@ -181,8 +218,11 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
 
     if not 1 <= options.min_images <= options.max_images:
         raise ConversionError(f"need 1 <= min_images <= max_images, got {options.min_images} and {options.max_images}")
+    if not 0 <= options.max_loss_fraction <= 1:  # also refuses nan
+        raise ConversionError(f"max_loss_fraction must be within [0, 1], got {options.max_loss_fraction}")
     out.mkdir(parents=True, exist_ok=True)
     summary = ConversionSummary(dataset, {name: SplitSummary() for name in SPLITS}, Counter(loaded.skipped),
+                                split_source=loaded.split_source, max_loss_fraction=options.max_loss_fraction,
                                 notes=list(loaded.notes))
     studies, duplicates = drop_duplicates(loaded.studies)
     for study in duplicates:
@@ -206,10 +246,31 @@ def convert_studies(dataset: str, loaded: LoadResult, src: Path, out: Path, opti
                 f"{len(resolver.missing)} image file(s) missing under {src}:\n  {listed}"
                 + (f"\n  ... and {more} more" if more > 0 else "")
                 + "\nPass --skip-missing to drop them (counted), or --placeholder-images to generate stand-ins.")
+        _check_losses(summary)
     summary.images_missing = len(resolver.missing)
+    summary.images_8bit = len(resolver.copies)
+    summary.images_8bit_bytes = sum(path.stat().st_size for path in resolver.copies)
     summary.files.update({name: str(path) for name, path in final.items()})
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _check_losses(summary: ConversionSummary) -> None:
+    """A wrong folder or file (say a wrong MIMIC `--reports`) reads as a wholesale skip: fail with the counts."""
+    if summary.max_loss_fraction >= 1:
+        return
+    skipped = summary.skipped_total()
+    records = summary.total_studies + sum(skipped.values())
+    counts = ", ".join(f"{reason}={count}" for reason, count in skipped.most_common()) or "none"
+    if summary.total_studies == 0:
+        raise ConversionError(f"{summary.dataset}: no study written from {records} record(s) read (skipped: {counts}); "
+                              "check --src and the data set's files.")
+    reason, count = skipped.most_common(1)[0] if skipped else ("", 0)
+    if count > summary.max_loss_fraction * records:
+        raise ConversionError(
+            f"{summary.dataset}: {count} of {records} records read ({count / records:.0%}) skipped as {reason}, "
+            f"more than the {summary.max_loss_fraction:.0%} allowed (skipped: {counts}; {summary.total_studies} written). "
+            "Check the inputs, or pass --max-loss-fraction to accept it.")
 
 
 def _convert_one(study: SourceStudy, prior: SourceStudy | None, options: ConvertOptions, resolver: _ImageResolver,

@@ -11,12 +11,14 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "validate": "validation", "validation": "validation", "val": "validation",
                   "valid": "validation", "dev": "validation", "test": "test"}
 
-FRONTAL_VIEWS: tuple[str, ...] = ("PA", "AP", "FRONTAL")
+# SUPINE and ERECT (ReXGradient's ImageViewPosition) name the patient's position of a frontal film.
+FRONTAL_VIEWS: tuple[str, ...] = ("PA", "AP", "FRONTAL", "SUPINE", "ERECT")
 LATERAL_VIEWS: tuple[str, ...] = ("LATERAL", "LL", "RL")
 _VIEW_ALIASES = {
     "POSTERO_ANTERIOR": "PA", "POSTEROANTERIOR": "PA", "ANTERO_POSTERIOR": "AP", "ANTEROPOSTERIOR": "AP",
     "LAT": "LATERAL", "LEFT LATERAL": "LL", "RIGHT LATERAL": "RL", "": UNKNOWN_VIEW,
 }
+_NO_VIEW: tuple[str, ...] = ("NAN", "NONE", "NULL", "N/A")  # missing-value spellings, not view names
 
 
 class ConversionError(Exception):
@@ -30,11 +32,12 @@ def normalize_split(value: str) -> str | None:
 def normalize_view(value: str | None) -> str:
     """Upper-case DICOM-style view label (PA, AP, LATERAL, LL, AP AXIAL, ...); UNKNOWN when absent."""
     text = " ".join((value or "").replace("-", " ").split()).upper()
-    return _VIEW_ALIASES.get(text, text) if text not in ("NAN", "NONE", "NULL") else UNKNOWN_VIEW
+    return _VIEW_ALIASES.get(text, text) if text not in _NO_VIEW else UNKNOWN_VIEW
 
 
 def view_rank(view: str) -> int:
-    """Frontal first (PA, AP, other frontal-like), then lateral, then anything else, UNKNOWN last."""
+    """Frontal first (PA, AP, FRONTAL, SUPINE, ERECT, then other PA/AP-like), then lateral, then
+    anything else, UNKNOWN last."""
     if view in FRONTAL_VIEWS:
         return FRONTAL_VIEWS.index(view)
     if view.startswith(("PA", "AP")):
@@ -73,6 +76,7 @@ class SourceStudy:
 class LoadResult:
     studies: list[SourceStudy] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)  # reason -> count, for rows that never became studies
+    split_source: str = "the data set's own split"  # says where train/validation/test came from (summary.json)
     notes: list[str] = field(default_factory=list)  # layout facts worth printing (which files were read)
 
 

@@ -10,9 +10,13 @@ Layout after `cat deid_png.part* > deid_png.tar && tar -xf deid_png.tar`:
     <src>/deid_png/...
 
 `{split}_metadata_view_position.json` (same records, corrected view labels) is preferred when
-present. Reports come already segmented, so the Findings field is the target. Following the
-paper, ReXGradient samples have no priors and studies with more than `max_images` images are
-dropped (the converter default `--over-max drop`).
+present; a file may also be a list of records, each with its "id". The split is the release's
+(valid = validation). A record without an id is counted (`missing_id`); an id repeated in a
+list, or across the split files, is ambiguous: every copy is dropped and counted
+(`duplicate_study_id`). ImageViewPosition SUPINE and ERECT are frontal films; N/A is no view.
+Reports come already segmented, so the Findings field is the target. Following the paper,
+ReXGradient samples have no priors and studies with more than `max_images` images are dropped
+(the converter default `--over-max drop`).
 """
 from __future__ import annotations
 
@@ -46,27 +50,38 @@ def load(src: Path) -> LoadResult:
     files = {split: _metadata_file(src, split) for split in SPLIT_FILES}
     if not any(files.values()):
         raise ConversionError(f"{src}: expected metadata/{{train,valid,test}}_metadata.json (ReXGradient-160K)")
-    result = LoadResult(notes=["layout: ReXGradient-160K metadata (" + ", ".join(
-        path.name for path in files.values() if path) + ")"])
+    names = ", ".join(path.name for path in files.values() if path)
+    result = LoadResult(split_source=f"the release's train/valid/test ({names})",
+                        notes=[f"layout: ReXGradient-160K metadata ({names})"])
     root = src.resolve()
     for split_name, path in files.items():
         if path is None:
             continue
-        records = read_json(path)
-        if isinstance(records, list):
-            records = {str(record.get("id", "")): record for record in records if isinstance(record, dict)}
-        if not isinstance(records, dict):
-            raise ConversionError(f"{path}: expected an object of study records")
-        for study_id, record in records.items():
+        for study_id, record in _records(path):
             study = _study(root, study_id, record, normalize_split(split_name), result.skipped)
             if study is not None:
                 result.studies.append(study)
     return result
 
 
+def _records(path: Path) -> list[tuple[str, object]]:
+    """(id, record) pairs of one metadata file, every list entry kept (repeats reach the pipeline's
+    duplicate check instead of overwriting each other)."""
+    records = read_json(path)
+    if isinstance(records, dict):
+        return [(study_id.strip(), record) for study_id, record in records.items()]
+    if isinstance(records, list):
+        return [(str(record.get("id") or "").strip() if isinstance(record, dict) else "", record)
+                for record in records]
+    raise ConversionError(f"{path}: expected an object (or a list) of study records")
+
+
 def _study(root: Path, study_id: str, record, split: str, skipped: Counter) -> SourceStudy | None:
-    if not study_id or not isinstance(record, dict):
+    if not isinstance(record, dict):
         skipped["corrupt_row"] += 1
+        return None
+    if not study_id:
+        skipped["missing_id"] += 1
         return None
     paths, views = record.get("ImagePath") or [], record.get("ImageViewPosition") or []
     if isinstance(paths, str):

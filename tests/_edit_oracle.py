@@ -1,7 +1,7 @@
 """Test oracle: what an edited completion must look like, given its source and the logged ops."""
 from __future__ import annotations
 
-from templates.report import join_sentences, split_sentences
+from templates.report import join_report, split_sentences
 
 REPLACING = ("fp_replace", "contradiction")
 APPENDING = ("fn_add", "empty_guard")
@@ -23,7 +23,7 @@ def apply_ops(source: str, ops: list[dict]) -> str:
         else:
             assert op["op"] == "fp_delete" and op["new_sentence"] == ""
             slots[slot] = None
-    return join_sentences([s for s in slots if s is not None] + appended)
+    return join_report([s for s in slots if s is not None] + appended)
 
 
 def expected_completion(source: str, ops: list[dict], tokenizer, max_completion_length: int) -> str:

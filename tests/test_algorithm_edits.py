@@ -212,3 +212,25 @@ def test_ops_serialise():
 def test_option_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EditOptions(**kwargs)
+
+
+@pytest.mark.parametrize("separator", [".\x00 ", ".\x1b[31m", ".\x1b[0m\r\n"])
+def test_control_character_after_a_full_stop_ends_the_sentence(iu, iu_reports, separator):
+    """100 vs 56 with a control character after the first full stop: the FP replacement replaces
+    only 'Both lungs are clear and expanded.' (it used to take the correct next sentence with it)."""
+    findings = next(r for r in iu_reports if r["uid"] == "100")["findings"]
+    first, second = findings.split(". ", 1)
+    result = edit_report(ANALYZER.analyze_one(first + separator + second), iu("56"))
+    assert result.text == "The lungs are clear. Heart and mediastinum normal."
+    assert ops(result) == [("fp_replace", "Both lungs are clear and expanded.", "The lungs are clear.", "lungs")]
+
+
+def test_line_broken_rollout_is_not_rejoined_as_run_on_sentences(iu):
+    """306 written one finding per line without full stops vs 211 in paper mode: the FN sentence is
+    appended and every line keeps a sentence end (not 'The lungs are clear Heart size is normal ...')."""
+    gen = ANALYZER.analyze_one("The lungs are clear\nHeart size is normal\nNo pneumothorax")
+    assert gen.sentences == ("The lungs are clear", "Heart size is normal", "No pneumothorax")
+    result = edit_report(gen, iu("211"), EditOptions(match="paper", seed=0))
+    assert ops(result) == [("fn_add", "", "No pleural effusion.", "pleural effusion")]
+    assert result.text == "The lungs are clear. Heart size is normal. No pneumothorax. No pleural effusion."
+    assert result.sentences == (*gen.sentences, "No pleural effusion.")

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from swift_plugins.editgrpo.algorithm.edits import EditOptions, edit_report
 from rewards.entities.lexicon import LexiconAnalyzer
-from templates.report import join_sentences, split_sentences
+from templates.report import join_report, split_sentences
 from datasets_registry.iu_xray import read_findings
 
 ANALYZER = LexiconAnalyzer()
@@ -41,7 +41,8 @@ def test_edit_invariants(gen_text, ref_text, options):
     result = edit_report(gen, ref, options)  # never raises
     # every output sentence comes from the generated or the reference report
     assert set(result.sentences) <= set(gen.sentences) | set(ref.sentences)
-    assert result.text == join_sentences(result.sentences)
+    assert result.text == join_report(result.sentences)
+    assert len(split_sentences(result.text)) == len(result.sentences)  # no two sentences run together
     assert result.changed == (result.text != gen.text)
     assert result.changed == bool(result.ops)
     if result.changed:

@@ -55,6 +55,20 @@ def test_score_missing_mismatched_and_unwritable_files(tmp_path, capsys):
     usage_error(capsys, "score", "--hyps", str(missing), "--refs", str(missing))  # --out missing: argparse
 
 
+def test_score_input_is_a_directory(tmp_path, capsys):
+    (tmp_path / "h.txt").write_text("No effusion.\n")
+    assert failure(capsys, "score", "--hyps", str(tmp_path), "--refs", str(tmp_path / "h.txt"), "--out",
+                   str(tmp_path / "o.jsonl"), "--backend", "rules") == f"editgrpo score: error: {tmp_path}: Is a directory"
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_edit_refuses_an_unknown_editgrpo_variable(monkeypatch, capsys):
+    """Every entry point reads the one validated settings object: a typo is not ignored."""
+    monkeypatch.setenv("EDITGRPO_TAUU", "0.9")
+    err = usage_error(capsys, "edit", "--gen", "No effusion.", "--ref", "Small effusion.")
+    assert "EDITGRPO_TAUU: unknown variable; did you mean EDITGRPO_TAU?" in err
+
+
 def test_eval_bad_result_files_and_bad_arguments(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "1", "hyp": "a", "ref": "a"}\n{oops\n', encoding="utf-8")
@@ -87,6 +101,15 @@ def test_demo_out_is_an_existing_file(tmp_path, capsys):
     taken.write_text("precious")
     assert "exists and is not a directory" in failure(capsys, "demo", "--out", str(taken), "--profile", "quick")
     assert taken.read_text() == "precious"
+
+
+def test_demo_numeric_options_are_checked_before_anything_runs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    err = usage_error(capsys, "demo", "--out", str(out), "--profile", "quick", "--num-generations", "0", "--rl-lr", "nan")
+    assert "error: invalid demo settings: num_generations=0: must be >= 2; rl_lr=nan: must be a finite number > 0\n" in err
+    assert "--heartbeat 0.0: must be a finite number of seconds > 0" in usage_error(
+        capsys, "demo", "--out", str(out), "--profile", "quick", "--heartbeat", "0")
+    assert not out.exists()
 
 
 def test_convert_missing_src(tmp_path, capsys):

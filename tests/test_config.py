@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from rewards.config import RewardConfig
-from swift_plugins.editgrpo.config import CONFIG_FILENAME, ENV_VARIABLES, EditGRPOConfig, EditGRPOConfigError
+from rewards.config import RewardConfig, SettingsError
+from swift_plugins.editgrpo import REPO_ROOT
+from swift_plugins.editgrpo.config import (CONFIG_FILENAME, ENV_VARIABLES, KNOWN_VARIABLES, OTHER_VARIABLES,
+                                           EditGRPOConfig, EditGRPOConfigError)
 
 
 def test_defaults_follow_the_reference_code():
@@ -102,3 +105,76 @@ def test_trainer_check_reports_value_and_model_problems_in_one_message(tmp_path)
     assert text.startswith("invalid EditGRPO configuration: EDITGRPO_TAU=1.5: must be in [0, 1]")
     assert "RaTE-NER" in text and "BioLORD" in text
     assert EditGRPOConfig.from_env({"EDITGRPO_MODELS_DIR": str(tmp_path)}).analyzer == "rate"  # models unchecked
+
+
+def test_unknown_variable_names_are_reported_with_the_closest_known_one():
+    """A typo used to leave the default in force silently."""
+    with pytest.raises(EditGRPOConfigError) as error:
+        EditGRPOConfig.from_env({"EDITGRPO_TAUU": "0.7", "EDITGRPO_MODEL_DIR": "/models", "EDITGRPO_COLOUR": "red"})
+    assert str(error.value) == (
+        "invalid EditGRPO configuration: EDITGRPO_COLOUR: unknown variable; "
+        "EDITGRPO_MODEL_DIR: unknown variable; did you mean EDITGRPO_MODELS_DIR?; "
+        "EDITGRPO_TAUU: unknown variable; did you mean EDITGRPO_TAU?")
+    # names the project reads outside the settings (model paths, data dir, demo profile) are accepted
+    assert EditGRPOConfig.from_env({name: "x" for name in OTHER_VARIABLES}) == EditGRPOConfig()
+    assert EditGRPOConfig.from_env({"HOME": "/root", "EDITGRPO": "x"}) == EditGRPOConfig()  # not EDITGRPO_*
+
+
+def _names_in(folders: tuple[str, ...]) -> set[str]:
+    pattern = re.compile(r"EDITGRPO_[A-Z0-9_]*[A-Z0-9]")
+    return {name for folder in folders for path in (REPO_ROOT / folder).rglob("*") if path.suffix in (".py", ".sh")
+            for name in pattern.findall(path.read_text(encoding="utf-8"))}
+
+
+def test_known_variables_are_exactly_the_names_the_project_reads():
+    """Every EDITGRPO_* name in the sources is known (else setting it would be refused), and every
+    known name is read somewhere (the tests read EDITGRPO_HYPOTHESIS_EXAMPLES)."""
+    sources = ("templates", "datasets_registry", "rewards", "swift_plugins", "run", "benchmarks")
+    assert _names_in(sources) <= KNOWN_VARIABLES
+    assert KNOWN_VARIABLES <= _names_in(sources + ("tests",))
+
+
+def test_reward_backend_is_case_insensitive_and_works_as_rules(monkeypatch, iu_findings):
+    """EDITGRPO_REWARD_BACKEND=RULES passed the trainer's check, then killed the run at the first reward."""
+    from rewards.orms import EditGRPOClinical
+
+    assert EditGRPOConfig.from_env({"EDITGRPO_REWARD_BACKEND": "RULES"}).reward.backend == "rules"
+    refs = iu_findings[:3]
+    hyps = [iu_findings[0], iu_findings[3], ""]
+    monkeypatch.setenv("EDITGRPO_REWARD_BACKEND", "rules")
+    expected = EditGRPOClinical()(hyps, solution=refs)
+    monkeypatch.setenv("EDITGRPO_REWARD_BACKEND", "RULES")
+    orm = EditGRPOClinical()
+    assert orm.config.backend == "rules" and orm(hyps, solution=refs) == expected
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("EDITGRPO_REWARD_CACHE", "abc", "EDITGRPO_REWARD_CACHE='abc': invalid literal for int()"),
+    ("EDITGRPO_BATCH_SIZE", "abc", "EDITGRPO_BATCH_SIZE='abc': invalid literal for int()"),
+    ("EDITGRPO_DEVICE", "bogus", "EDITGRPO_DEVICE='bogus': expected auto, cpu, mps, cuda or cuda:N"),
+])
+def test_bad_scorer_settings_stop_every_entry_point_at_start(monkeypatch, variable, value, message):
+    """They used to pass the check and raise a bare traceback mid-run; now the trainer's config and
+    the ORMs (built by swift before training) both stop with one message."""
+    from rewards.orms import EditGRPOClinical
+
+    with pytest.raises(EditGRPOConfigError, match="^invalid EditGRPO configuration: ") as error:
+        EditGRPOConfig.from_env({variable: value, "EDITGRPO_REWARD_BACKEND": "rules"})
+    assert message in str(error.value)
+    monkeypatch.setenv("EDITGRPO_REWARD_BACKEND", "rules")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match="^invalid reward settings: ") as error:
+        EditGRPOClinical()
+    assert message in str(error.value)
+
+
+def test_models_dir_with_tilde_is_expanded(monkeypatch, tmp_path):
+    """'~/models' was refused by the trainer although it exists (check-weights expanded it)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    config = EditGRPOConfig.from_env({"EDITGRPO_MODELS_DIR": "~/models"})
+    assert config.reward.expanded_models_dir == str(tmp_path / "models")
+    assert config.model_paths.rate_ner_dir == tmp_path / "models" / "RaTE-NER-Deberta"
+    assert RewardConfig.from_env({"EDITGRPO_MODELS_DIR": "~/models"}).expanded_models_dir == str(tmp_path / "models")
+    with pytest.raises(EditGRPOConfigError, match="EDITGRPO_MODELS_DIR='~/elsewhere': directory does not exist"):
+        EditGRPOConfig.from_env({"EDITGRPO_MODELS_DIR": "~/elsewhere"})

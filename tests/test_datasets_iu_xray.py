@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from datasets_registry import convert
+from datasets_registry import ConversionError, convert
 from datasets_registry.io import write_placeholder_image
 from datasets_registry.iu_xray import BUNDLED_DIR as IU_XRAY_DIR, hashed_split
+from swift_plugins.editgrpo.cli import main
 from templates.report import normalize
-
 
 
 def _rows(out: Path, split: str) -> list[dict]:
@@ -127,3 +127,91 @@ def test_r2gen_annotation_keeps_its_split(tmp_path, iu_findings):
     test_rows = _rows(tmp_path / "out", "test")
     assert [row["study_id"] for row in test_rows] == ["CXR3_IM-0002", "CXR4_IM-0003"]
     assert test_rows[0]["solution"] == normalize(iu_findings[2]) and test_rows[0]["views"] == ["UNKNOWN", "UNKNOWN"]
+
+
+def _bundled_rows(name: str) -> list[dict[str, str]]:
+    with (IU_XRAY_DIR / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_rows(path: Path, rows: list[dict[str, str]], encoding: str = "utf-8") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_r2gen_split_is_used_with_the_kaggle_csvs_context(tmp_path, iu_reports):
+    """annotation.json beside the Kaggle CSVs: R2Gen's split and reports, the CSVs' INDICATION,
+    COMPARISON and technique joined by uid through the image file names."""
+    src = tmp_path / "iu"
+    for name in ("indiana_reports.csv", "indiana_projections.csv"):
+        _write_rows(src / name, _bundled_rows(name))
+    cases: dict[str, str] = {}  # R2Gen id -> uid, built the way R2Gen names its cases
+    for row in _bundled_rows("indiana_projections.csv"):
+        cases.setdefault("CXR" + row["filename"].split("-")[0] + "-" + row["filename"].split("-")[1], row["uid"])
+    by_uid = {row["uid"]: row for row in iu_reports}
+    chosen = [case for case, uid in cases.items() if by_uid[uid]["findings"] and by_uid[uid]["indication"]][:12]
+    # R2Gen's split, not the hash's: test studies the hash would put in train.
+    splits = {case: ("test" if hashed_split(cases[case]) == "train" else "train") for case in chosen}
+    annotation = {"train": [], "val": [], "test": []}
+    for case in chosen:
+        paths = [f"{case}/0.png", f"{case}/1.png"]
+        annotation[splits[case]].append({"id": case, "report": by_uid[cases[case]]["findings"], "image_path": paths,
+                                         "split": splits[case]})
+    annotation["val"].append({"id": "CXR99999_IM-9999", "report": by_uid[cases[chosen[0]]]["findings"],
+                              "image_path": ["CXR99999_IM-9999/0.png", "CXR99999_IM-9999/1.png"], "split": "val"})
+    (src / "annotation.json").write_text(json.dumps(annotation), encoding="utf-8")
+    out = tmp_path / "out"
+    summary = convert("iu-xray", src, out, placeholder_images=True, show_progress=False)
+    rows = {row["study_id"]: row for split in ("train", "validation", "test") for row in _rows(out, split)}
+    assert sorted(rows) == sorted([*chosen, "CXR99999_IM-9999"])
+    assert sum(split == "test" for split in splits.values()) >= 3
+    for case in chosen:
+        source = by_uid[cases[case]]
+        assert rows[case]["split"] == splits[case]
+        assert rows[case]["indication"] == normalize(source["indication"]) != ""
+        assert rows[case]["comparison"] == normalize(source["comparison"])
+        assert rows[case]["technique"] == normalize(source["image"])
+        assert f"INDICATION: {normalize(source['indication'])}" in rows[case]["messages"][0]["content"]
+    assert rows["CXR99999_IM-9999"]["indication"] == ""  # no Kaggle row: R2Gen's study without context
+    written = json.loads((out / "summary.json").read_text())
+    assert written["split_source"] == summary.split_source == "R2Gen annotation.json (train/val/test)"
+    assert f"context (indication, technique, comparison): indiana_reports.csv joined by uid, " \
+           f"{len(chosen)} of {len(chosen) + 1} studies" in written["notes"]
+
+
+def test_kaggle_split_source_and_truncated_reports_csv(tmp_path, iu_reports):
+    """Projections whose uid has no report row (a truncated indiana_reports.csv) are counted; a
+    file that lost most of its rows fails with the counts instead of converting a remnant."""
+    projections = _bundled_rows("indiana_projections.csv")
+    for kept, name in ((3000, "most"), (1000, "few")):
+        _write_rows(tmp_path / name / "indiana_reports.csv", iu_reports[:kept])
+        _write_rows(tmp_path / name / "indiana_projections.csv", projections)
+    summary = convert("iu-xray", tmp_path / "most", tmp_path / "out", placeholder_images=True, show_progress=False)
+    assert summary.unassigned_skipped == {"no_report_row": len(iu_reports) - 3000}
+    assert summary.total_studies + sum(summary.skipped_total().values()) == len(iu_reports)
+    assert summary.split_source == "sha256 hash of uid, seed 0, train:validation:test = 7:1:2"
+    with pytest.raises(ConversionError, match=rf"{len(iu_reports) - 1000} of {len(iu_reports)} records read .* "
+                                              r"skipped as no_report_row, more than the 50% allowed"):
+        convert("iu-xray", tmp_path / "few", tmp_path / "out_few", placeholder_images=True, show_progress=False)
+    assert not (tmp_path / "out_few" / "train.jsonl").exists()
+
+
+def test_utf16_csvs_are_read_and_unmarked_utf16_is_named(tmp_path, iu_reports, capsys):
+    reports, uids = iu_reports[:60], {row["uid"] for row in iu_reports[:60]}
+    projections = [row for row in _bundled_rows("indiana_projections.csv") if row["uid"] in uids]
+    for encoding in ("utf-8", "utf-16", "utf-16-le"):  # utf-16: with a byte-order mark (Excel's "Unicode text")
+        _write_rows(tmp_path / encoding / "indiana_reports.csv", reports, encoding)
+        _write_rows(tmp_path / encoding / "indiana_projections.csv", projections, encoding)
+    converted = {}
+    for encoding in ("utf-8", "utf-16"):
+        convert("iu-xray", tmp_path / encoding, tmp_path / f"out-{encoding}", placeholder_images=True, show_progress=False)
+        converted[encoding] = [{key: row[key] for key in ("study_id", "solution", "indication", "comparison", "views")}
+                               for split in ("train", "validation", "test") for row in _rows(tmp_path / f"out-{encoding}", split)]
+    assert converted["utf-16"] == converted["utf-8"] and len(converted["utf-8"]) > 30
+    assert main(["convert", "iu-xray", "--src", str(tmp_path / "utf-16-le"), "--out", str(tmp_path / "out-le")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("editgrpo convert: error: ") and "UTF-16 or UTF-32 without a byte-order mark" in err
+    assert "missing column" not in err and "Traceback" not in err

@@ -5,19 +5,22 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from datasets_registry import ConversionError, convert
 from datasets_registry.io import write_placeholder_image
 from datasets_registry.padchest_gr import IMAGE_DIR, PRIOR_DIR
+from datasets_registry.pipeline import EIGHT_BIT_DIR
 from templates.report import split_sentences
 
 MASTER_COLUMNS = ["StudyID", "ImageID", "label", "prior_study", "prior_imageID", "sentence_en", "sentence_es",
                   "split", "PatientID", "PatientSex_DICOM", "StudyDate_DICOM", "StudyDate", "PatientAge"]
 
 
-def _entry(study: str, sentences: list[str], **extra) -> dict:
-    findings = [{"sentence_en": s, "sentence_es": "(es)", "abnormal": i == 0, "boxes": [[0.1, 0.2, 0.3, 0.4]] if i == 0 else [],
+def _entry(study: str, sentences: list[str], spanish: str = "(es)", **extra) -> dict:
+    findings = [{"sentence_en": s, "sentence_es": spanish, "abnormal": i == 0, "boxes": [[0.1, 0.2, 0.3, 0.4]] if i == 0 else [],
                  "labels": ["label"], "locations": ["right"], "progression": None} for i, s in enumerate(sentences)]
     return {"StudyID": study, "ImageID": f"{study}_img.png", "findings": findings, **extra}
 
@@ -43,7 +46,7 @@ def release(tmp_path, iu_findings) -> tuple[Path, list[str]]:
         _entry("S3", sentences[2], PreviousStudyID="PS3", PreviousImageID="prior3.png"),
         _entry("S4", sentences[3]),
         _entry("S5", sentences[4]),  # not in the master table
-        _entry("S6", ["", "  "]),  # no English sentence
+        _entry("S6", ["", "  "], spanish=""),  # no sentence at all
         _entry("S8", sentences[5]), _entry("S8", sentences[5]),  # duplicate study id
     ]
     master = [
@@ -109,3 +112,70 @@ def test_layout_errors_are_explicit(tmp_path):
     (root / "grounded_reports_20240819.json").write_bytes(b'[{"StudyID": "S1", "findings": [{"sentence_en": "caf\xe9"}]}]')
     with pytest.raises(ConversionError, match="not valid UTF-8"):
         convert("padchest-gr", root, tmp_path / "out", show_progress=False)
+
+
+def _write_16bit_png(path: Path, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """A PadChest-like PNG: 16-bit grayscale (PIL mode I;16), 12-bit-range values 800..3900 (dark
+    background, brighter body, two darker lung fields), not square."""
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    body = np.exp(-(((cols - shape[1] / 2) / (0.35 * shape[1])) ** 2))
+    lungs = np.exp(-(((cols - shape[1] * 0.32) / (0.1 * shape[1])) ** 2 + ((rows - shape[0] * 0.45) / (0.25 * shape[0])) ** 2))
+    lungs += np.exp(-(((cols - shape[1] * 0.68) / (0.1 * shape[1])) ** 2 + ((rows - shape[0] * 0.45) / (0.25 * shape[0])) ** 2))
+    signal = body - 0.5 * lungs + 0.02 * np.random.default_rng(seed).standard_normal(shape)
+    signal = (signal - signal.min()) / (signal.max() - signal.min())
+    pixels = np.rint(800 + 3100 * signal).astype(np.uint16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    with Image.open(path) as image:
+        assert image.mode == "I;16"
+        assert image.convert("RGB").getextrema() == ((255, 255),) * 3  # what swift's loader would see: all white
+    return pixels
+
+
+def test_16bit_pngs_are_used_through_8bit_copies_that_keep_their_contrast(tmp_path, release):
+    root, _ = release
+    current = root / IMAGE_DIR / "PadChest_GR" / "S3_img.png"
+    prior = root / PRIOR_DIR / "PadChest_GR_progression" / "prior3.png"
+    originals = {current: _write_16bit_png(current, (300, 240), 0), prior: _write_16bit_png(prior, (280, 256), 1)}
+    out = tmp_path / "out"
+    summary = convert("padchest-gr", root, out, show_progress=False)
+    images = [Path(p) for p in _rows(out, "test")["S3"]["images"]]
+    assert images == [out.resolve() / EIGHT_BIT_DIR / source.relative_to(root) for source in originals]
+    for copy, pixels in zip(images, originals.values()):
+        with Image.open(copy) as image:
+            assert image.mode == "L" and image.size == pixels.shape[::-1]
+            rgb = np.asarray(image.convert("RGB"))  # as swift / qwen_vl_utils load it
+        # The image's own range 800..3900 becomes 0..255 linearly: contrast kept, order of values kept.
+        expected = np.rint((pixels.astype(np.float64) - pixels.min()) * 255 / (pixels.max() - pixels.min()))
+        assert np.abs(rgb[..., 0].astype(int) - expected).max() <= 1 and rgb[..., 0].std() > 30
+        assert len(np.unique(rgb)) > 200
+    # 8-bit sources are used in place; the summary says how many copies and how much disk they take.
+    assert _rows(out, "train")["S1"]["images"][0] == str((root / IMAGE_DIR / "PadChest_GR" / "S1_img.png").resolve())
+    assert summary.images_8bit == 2 and summary.images_8bit_bytes == sum(p.stat().st_size for p in images)
+    written = json.loads((out / "summary.json").read_text())
+    assert written["images_8bit"] == {"count": 2, "bytes": summary.images_8bit_bytes, "dir": EIGHT_BIT_DIR}
+    # A second conversion reuses the copies (newer than their sources) instead of re-encoding them.
+    stamps = [p.stat().st_mtime_ns for p in images]
+    convert("padchest-gr", root, out, show_progress=False)
+    assert [p.stat().st_mtime_ns for p in images] == stamps
+
+
+def test_spanish_only_finding_skips_its_study_and_is_counted(tmp_path, iu_findings):
+    english = split_sentences(iu_findings[10])
+    effusion = {"sentence_en": "", "sentence_es": "Derrame pleural izquierdo.", "abnormal": True,
+                "boxes": [[0.6, 0.5, 0.9, 0.9]], "labels": ["pleural effusion"], "locations": ["left"]}
+    untranslated = _entry("S1", english)
+    untranslated["findings"].append(effusion)
+    root = tmp_path / "PadChest-GR"
+    _write(root, [untranslated, _entry("S2", split_sentences(iu_findings[11]))],
+           [{"StudyID": "S1", "PatientID": "P1", "split": "train", "StudyDate_DICOM": "20150101"},
+            {"StudyID": "S2", "PatientID": "P2", "split": "train", "StudyDate_DICOM": "20150101"}])
+    summary = convert("padchest-gr", root, tmp_path / "out", show_progress=False)
+    # The English report without the effusion would be a wrong gold report: the study is not written.
+    assert list(_rows(tmp_path / "out", "train")) == ["S2"]
+    assert summary.unassigned_skipped == {"untranslated_finding": 1}
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["unassigned_skipped"] == {"untranslated_finding": 1}
+    assert written["split_source"] == "master_table.csv split column"
+    assert any("FINDINGS from sentence_en" in note for note in written["notes"])
+    assert "1 finding(s) with sentence_es only: their 1 studies skipped (untranslated_finding)" in written["notes"]

@@ -65,3 +65,39 @@ def test_over_max_can_truncate_instead(tmp_path, iu_findings):
     row = _rows(tmp_path / "out", "test")["pGRDNB_2_1"]
     assert row["views"] == ["PA", "LATERAL", "PA", "LATERAL", "AP", "LL"]
     assert summary.images_dropped_by_cap == 1
+
+
+def test_supine_and_erect_are_frontal_and_na_is_no_view(tmp_path, iu_findings):
+    src = tmp_path / "rex"
+    (src / "metadata").mkdir(parents=True)
+    records = {"pGRDNF_6_1": _study(src, "pGRDNF", "F1", ["LATERAL", "N/A", "SUPINE"], iu_findings[0]),
+               "pGRDNG_7_1": _study(src, "pGRDNG", "G1", ["LATERAL", "ERECT"], iu_findings[1])}
+    (src / "metadata" / "test_metadata.json").write_text(json.dumps(records))
+    convert("rexgradient", src, tmp_path / "out", show_progress=False)
+    rows = _rows(tmp_path / "out", "test")
+    assert rows["pGRDNF_6_1"]["views"] == ["SUPINE", "LATERAL", "UNKNOWN"]
+    assert "Image 3: current study, view not recorded." in rows["pGRDNF_6_1"]["messages"][0]["content"]
+    assert rows["pGRDNG_7_1"]["views"] == ["ERECT", "LATERAL"]
+    two = convert("rexgradient", src, tmp_path / "two", max_images=2, over_max="truncate", show_progress=False)
+    assert _rows(tmp_path / "two", "test")["pGRDNF_6_1"]["views"] == ["SUPINE", "LATERAL"]
+    assert two.images_dropped_by_cap == 1
+
+
+def test_list_metadata_repeated_and_missing_ids_are_counted(tmp_path, iu_findings):
+    """A list-form file: a repeated id is dropped and counted (not one copy silently kept), and
+    every record without an id is counted."""
+    src = tmp_path / "rex"
+    (src / "metadata").mkdir(parents=True)
+    f = iu_findings
+    records = [{"id": "pGRDNA_1_1", **_study(src, "pGRDNA", "A1", ["PA"], f[0])},
+               {"id": "pGRDNA_1_1", **_study(src, "pGRDNA", "A9", ["PA"], f[1])},
+               *({"id": f"pGRDNH_{k}_1", **_study(src, f"pGRDNH{k}", f"H{k}", ["PA", "LATERAL"], f[2 + k])}
+                 for k in range(6)),
+               _study(src, "pGRDNB", "B1", ["PA"], f[8]), {"id": "", **_study(src, "pGRDNC", "C1", ["PA"], f[9])},
+               "not a record"]
+    (src / "metadata" / "train_metadata.json").write_text(json.dumps(records))
+    summary = convert("rexgradient", src, tmp_path / "out", show_progress=False)
+    assert sorted(_rows(tmp_path / "out", "train")) == [f"pGRDNH_{k}_1" for k in range(6)]
+    assert summary.splits["train"].skipped == {"duplicate_study_id": 2}
+    assert summary.unassigned_skipped == {"missing_id": 2, "corrupt_row": 1}
+    assert summary.split_source == "the release's train/valid/test (train_metadata.json)"

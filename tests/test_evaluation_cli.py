@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 
 import pytest
 from test_evaluation import swift_row, write_jsonl
 
 from swift_plugins.editgrpo.cli import main
+from swift_plugins.editgrpo.evaluation import outputs, table
 from swift_plugins.editgrpo.evaluation.results import read_run, settings_path
 from templates.report import join_sentences, split_sentences
 
@@ -261,3 +264,48 @@ def test_evaluate_script_defaults_to_the_reference_cleaning(tmp_path, two_runs):
     settings = json.loads((out / "metrics.json").read_text())["settings"]
     assert settings["clean"] == "reference" and settings["backend"] == "rules"
     assert "| impression |" in done.stdout
+
+
+def test_bad_out_fails_before_any_scoring(tmp_path, two_runs, monkeypatch, capsys):
+    """A --out that cannot be a folder used to fail only after everything was scored."""
+    scored = []
+    real = table.evaluate_runs
+    monkeypatch.setattr(table, "evaluate_runs", lambda *args, **kwargs: scored.append(1) or real(*args, **kwargs))
+    taken = tmp_path / "taken.txt"
+    taken.write_text("precious")
+    for out in (taken, taken / "eval"):
+        assert main(["eval", *map(str, two_runs), "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"editgrpo eval: error: {out}: ") and err.count("\n") == 1, err
+    assert scored == [] and taken.read_text() == "precious"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(table, "evaluate_runs", interrupted)
+    out = tmp_path / "new" / "eval"
+    with pytest.raises(KeyboardInterrupt):
+        main(["eval", *map(str, two_runs), "--out", str(out), "--metrics", "rouge_l", "--no-progress"])
+    assert not (tmp_path / "new").exists()  # the folders made for the outputs are removed again
+
+
+def test_outputs_are_replaced_together_or_not_at_all(tmp_path, two_runs, monkeypatch, capsys):
+    """A failure while writing (here: a full disk at the plot) used to leave the new metrics.json,
+    csv, per_sample and md next to the old plot; now the earlier outputs stay as they were."""
+    out = tmp_path / "eval"
+    assert main(["eval", str(two_runs[0]), "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert sorted(before) == sorted(outputs.OUTPUT_FILES.values())
+
+    def full_disk(result, path):
+        path.write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(outputs, "plot_runs", full_disk)
+    assert main(["eval", *map(str, two_runs), "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no staging folder left either
+    monkeypatch.undo()
+    assert main(["eval", *map(str, two_runs), "--out", str(out), "--metrics", "rouge_l", "--no-progress"]) == 0
+    assert sorted(os.listdir(out)) == sorted(before)
+    assert list(json.loads((out / "metrics.json").read_text())["runs"]) == ["impression", "partial"]

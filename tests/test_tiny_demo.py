@@ -139,3 +139,18 @@ def test_quick_demo_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("done earlier") == len(demo.STAGES)
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_invalid_settings_raise_one_message_naming_each():
+    """num_generations=0 or rl_lr=nan used to start the demo and fail minutes later inside swift."""
+    with pytest.raises(demo.DemoConfigError) as error:
+        DemoConfig(num_generations=1, rl_lr=float("nan"), rl_steps=0, temperature=float("inf"), beta=-0.1, seed=-1)
+    assert str(error.value) == (
+        "invalid demo settings: seed=-1: must be >= 0; rl_steps=0: must be >= 1; num_generations=1: must be >= 2; "
+        "rl_lr=nan: must be a finite number > 0; temperature=inf: must be a finite number > 0; "
+        "beta=-0.1: must be a finite number >= 0")
+    with pytest.raises(demo.DemoConfigError, match="n_train=0: must be >= 1"):
+        demo.profile("quick", n_train=0)
+    with pytest.raises(demo.DemoConfigError, match="edit_match='exact': expected one of affinity|paper"):
+        DemoConfig(edit_match="exact")
+    assert all(not config.problems() for config in demo.PROFILES.values())

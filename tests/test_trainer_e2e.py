@@ -19,10 +19,11 @@ MAX_NEW = 32
 REWARD = "EditGRPOClinical"
 
 
-def swift_grpo(model, dataset, out, *, nproc=1, prompts=2, generations=G, max_new=MAX_NEW, env=None, plugin=None):
+def swift_grpo(model, dataset, out, *, nproc=1, prompts=2, generations=G, max_new=MAX_NEW, env=None, plugin=None,
+               extra_args=()):
     options = {} if plugin is None else {"plugin": plugin}
-    argv, environment = swift_command("rlhf", model, out, grpo_args(dataset, generations, prompts, max_new, 2, nproc),
-                                      nproc=nproc, env=env, **options)
+    args = grpo_args(dataset, generations, prompts, max_new, 2, nproc) + list(extra_args)
+    argv, environment = swift_command("rlhf", model, out, args, nproc=nproc, env=env, **options)
     result = run(argv, environment)
     return result
 
@@ -86,7 +87,7 @@ def test_single_process_edits_advantages_and_telemetry(tiny_model_dir, tokenizer
     rows, metrics, _ = check_edit_run(tmp_path / "out", tokenizer, 2 * G)
     assert sum(m["editgrpo/empty_reference_groups"] for m in metrics) == 1
     saved = json.loads((run_dir(tmp_path / "out") / CONFIG_FILENAME).read_text())
-    assert (saved["analyzer"], saved["reward_backend"], saved["edits"]) == ("lexicon", "rules", True)
+    assert (saved["analyzer"], saved["reward"]["backend"], saved["edits"]) == ("lexicon", "rules", True)
     assert saved["swift"]["loss_type"] == "dr_grpo"
 
 
@@ -105,9 +106,13 @@ def test_edits_off_is_stock_dr_grpo(tiny_model_dir, tmp_path):
     rewards_only = tmp_path / "rewards_plugin.py"  # stock trainer, same reward function
     rewards_only.write_text(f"import sys\nsys.path.insert(0, {str(REPO_ROOT)!r})\n"
                             "from rewards.orms import register_orms\nregister_orms()\n")
+    # sampling stock swift honours exactly on this engine (its --top_k -1 on a checkpoint without top_k is top-k 50;
+    # EditGRPOTrainer samples the full distribution: tests/test_trainer_sampling.py)
+    sampling = ("--top_k", "50")
     ours = swift_grpo(tiny_model_dir, dataset, tmp_path / "ours", generations=2, max_new=16,
-                      env={"EDITGRPO_EDITS": "off"})
-    stock = swift_grpo(tiny_model_dir, dataset, tmp_path / "stock", generations=2, max_new=16, plugin=rewards_only)
+                      env={"EDITGRPO_EDITS": "off"}, extra_args=sampling)
+    stock = swift_grpo(tiny_model_dir, dataset, tmp_path / "stock", generations=2, max_new=16, plugin=rewards_only,
+                       extra_args=sampling)
     assert_ok(ours)
     assert_ok(stock)
     assert "EditGRPO configuration" in ours.stdout + ours.stderr

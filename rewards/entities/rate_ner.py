@@ -4,7 +4,7 @@
   5 RaTE types (11 labels, read from the dir's ``config.json`` ``id2label``). A sequence (a
   report or a sentence, below) is truncated at ``max_length`` (512) tokens: entities after the
   cut are not found. Sequences are tokenized once and batched by token count (least padding);
-  DeBERTa attends over the batch's own relative span (`relative_span`, exact).
+  DeBERTa attends over the batch's own relative span (`deberta_span`, exact).
 * ``ner_unit``: ``report`` (default, docs/algorithm.md §2: the edit engine's analysis) tags the whole report
   as one sequence; ``sentence`` tags each sentence of >= 3 characters on its own, as the
   RaTEScore package does (it splits with medspacy; we use `split_sentences`). A sentence's tags

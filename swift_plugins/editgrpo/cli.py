@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "eval": "Evaluate swift-infer result files: the paper's metric table, csv/json and a plot.",
     "record-infer": "After swift infer (run/infer.sh): attach the data set columns and record the settings.",
     "tiny-model": "Build a tiny random Qwen2.5-VL checkpoint (tests, demo).",
+    "arena": "Compare RL methods over seeds on the embedded task, with confidence intervals (arena_out/).",
     "demo": "Run the embedded CPU demo (SFT -> EditGRPO/Dr.GRPO -> infer -> eval).",
 }
 

@@ -1,13 +1,15 @@
 """EditGRPO run configuration, read from `EDITGRPO_*` environment variables.
 
 swift's argparse cannot take plugin flags (the plugin is imported after parsing), so options
-travel as environment variables or `--model_kwargs '{"EDITGRPO_X": ...}'` (swift exports
+travel as environment variables or `--model_kwargs '{"EDITGRPO_TAU": 0.7}'` (swift exports
 model_kwargs keys to `os.environ`). The trainer validates the whole config before the first
-step, so a bad value stops the run with one message naming every problem, and records the
-resolved config as `editgrpo_config.json` in the run's output directory.
+step, so a bad value (or an `EDITGRPO_*` name nothing reads, e.g. a typo) stops the run with one
+message naming every problem, and records the resolved config as `editgrpo_config.json` in the
+run's output directory.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -61,7 +63,7 @@ class EditGRPOConfig:
         values, problems = parse_settings(SETTINGS, environ)
         reward, reward_problems = RewardConfig.parse(environ, **reward_overrides)
         config = cls(**values, reward=reward)
-        problems += reward_problems + config.problems()
+        problems += reward_problems + config.problems() + unknown_variables(environ)
         if uses_clinical_rewards is not None:
             problems.extend(config.model_problems(uses_clinical_rewards))
         if problems:
@@ -161,3 +163,26 @@ SETTINGS: dict[str, Setting] = {
 # every variable an EditGRPO run reads, field path -> variable
 ENV_VARIABLES: dict[str, str] = {**{name: s.variable for name, s in SETTINGS.items()},
                                  **{f"reward.{name}": s.variable for name, s in REWARD_SETTINGS.items()}}
+# EDITGRPO_* variables read elsewhere: model locations (rewards.paths; EDITGRPO_GREEN_DIR is a
+# reward setting), data and demo defaults (datasets_registry.registration, commands.demo),
+# run/common.sh's plugin path, the property tests' example count
+OTHER_VARIABLES: tuple[str, ...] = (
+    "EDITGRPO_CHEXBERT_CKPT", "EDITGRPO_BERT_DIR", "EDITGRPO_RADGRAPH_DIR", "EDITGRPO_RADGRAPH_ENCODER",
+    "EDITGRPO_RATE_NER_DIR", "EDITGRPO_BIOLORD_DIR", "EDITGRPO_DATA_DIR", "EDITGRPO_DEMO_PROFILE",
+    "EDITGRPO_PLUGIN", "EDITGRPO_HYPOTHESIS_EXAMPLES",
+)
+# every EDITGRPO_* name the project reads (tests/test_config.py checks it against the sources)
+KNOWN_VARIABLES: frozenset[str] = frozenset(ENV_VARIABLES.values()) | frozenset(OTHER_VARIABLES)
+_PREFIX = "EDITGRPO_"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A problem per EDITGRPO_* name nothing reads (a typo would otherwise leave its default in force),
+    with the closest known name (compared without the common prefix, which every name shares)."""
+    known = sorted(name.removeprefix(_PREFIX) for name in KNOWN_VARIABLES)
+    found = []
+    for name in sorted(environ):
+        if name.startswith(_PREFIX) and name not in KNOWN_VARIABLES:
+            close = difflib.get_close_matches(name.removeprefix(_PREFIX), known, n=1)
+            found.append(f"{name}: unknown variable" + (f"; did you mean {_PREFIX}{close[0]}?" if close else ""))
+    return found

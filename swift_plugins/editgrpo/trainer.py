@@ -4,7 +4,7 @@ Registered as swift's `grpo` trainer by `register()`; everything else (generatio
 old/ref log-probs, loss, logging) is swift's own. The overrides:
 
 - `_generate_completions`: after swift's rollout, while training only, gather every rank's
-  rollouts, pick (source, target) pairs per group on that global view (`edit_step`, identical
+  rollouts, pick (source, target) pairs per group on that global view (`algorithm.step`, identical
   on all ranks) and write each local target's edited copy: text, token ids (no special tokens,
   then `<|im_end|>`, cut to `max_completion_length`), `finish_reason='stop'`, no engine
   log-probs. Old and reference log-probs are recomputed by swift for every row.
@@ -18,6 +18,13 @@ old/ref log-probs, loss, logging) is swift's own. The overrides:
 - `_compute_advantages`: `advantage.compute_advantages` (group mean-centred, edited rows in
   the mean; option std-normalised) on swift's weighted rewards, after swift's own reward
   metrics are logged.
+- Rollout sampling: on the transformers engine (`--use_vllm false`) swift fills every sampling
+  field it maps to None (`--top_k -1`; `--min_p` and the fields it has no flag for) from the
+  checkpoint's generation config, and transformers what is still None from the checkpoint, then
+  its own defaults (top-k 50): a Qwen-Instruct checkpoint (top_k 1, top_p 0.001) samples one
+  completion per group. The engine's defaults are replaced by `rollout_generation_config`, the
+  checkpoint's with every sampling field set to what the run asked; vLLM engines (colocate and
+  `swift rollout`) take temperature/top_k/top_p/min_p/repetition_penalty from the request as given.
 - Telemetry (`editgrpo/*` in swift's metrics) and `completions.jsonl` columns
   `editgrpo_edited`, `editgrpo_ops`, `editgrpo_source`: each target row carries its
   `EditRecord` in `sample.extra` (so it follows the row through swift's resampling); the
@@ -26,14 +33,17 @@ old/ref log-probs, loss, logging) is swift's own. The overrides:
 """
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
 from dataclasses import replace
 
 import torch
+from swift.infer_engine import RequestConfig
 from swift.rlhf_trainers import GRPOTrainer
 from swift.rlhf_trainers.utils import build_rollout_logps
 from swift.utils import get_logger
+from transformers import GenerationConfig
 
 from rewards.entities.cache import CachedAnalyzer
 from swift_plugins.editgrpo.algorithm.advantage import compute_advantages
@@ -49,6 +59,35 @@ EDITED_KEY, OPS_KEY, SOURCE_KEY = "editgrpo_edited", "editgrpo_ops", "editgrpo_s
 RECORD_KEY = "editgrpo_record"
 # swift flags whose advantage equals EDITGRPO_ADVANTAGE=mean (R - group mean)
 STOCK_MEAN_FLAGS = {"advantage_estimator": "grpo", "scale_rewards": "none"}
+# GenerationConfig fields that reshape the sampling distribution and have no swift GRPO flag, at the value
+# for which transformers builds no logits processor (None would be refilled from the checkpoint)
+UNASKED_SAMPLING_OFF = {"typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "no_repeat_ngram_size": 0,
+                        "encoder_repetition_penalty": 1.0, "encoder_no_repeat_ngram_size": 0, "min_length": 0,
+                        "min_new_tokens": 0}
+# logits processors only None switches off: on a checkpoint that sets one, rollouts cannot follow the trained policy
+UNSWITCHABLE_PROCESSORS = ("top_h", "sequence_bias", "bad_words_ids", "suppress_tokens", "begin_suppress_tokens",
+                           "forced_bos_token_id", "forced_eos_token_id", "exponential_decay_length_penalty",
+                           "guidance_scale", "watermarking_config")
+
+
+def rollout_generation_config(checkpoint: GenerationConfig, request: RequestConfig) -> GenerationConfig:
+    """The transformers engine's generation defaults for rollouts: `checkpoint` with every sampling field
+    set to what `request` (the run's flags) asks, so nothing is left for swift or transformers to fill
+    from the checkpoint or from transformers' own defaults (top_k 0: no top-k warper)."""
+    switched_on = [f"{key}={getattr(checkpoint, key)!r}" for key in UNSWITCHABLE_PROCESSORS
+                   if getattr(checkpoint, key, None) is not None]
+    if switched_on:
+        raise EditGRPOConfigError(f"the checkpoint's generation_config.json sets {', '.join(switched_on)}, which "
+                                  "the transformers rollout engine cannot switch off: rollouts would not sample "
+                                  "from the trained policy; remove them from generation_config.json")
+    pinned = copy.deepcopy(checkpoint)
+    asked = {"temperature": request.temperature, "top_k": max(request.top_k, 0), "top_p": request.top_p,
+             "repetition_penalty": request.repetition_penalty,
+             # min_p 0 builds a (no-op) warper: None unless the checkpoint's min_p has to be overridden
+             "min_p": request.min_p if request.min_p or checkpoint.min_p is not None else None}
+    for key, value in {**asked, **UNASKED_SAMPLING_OFF}.items():
+        setattr(pinned, key, value)
+    return pinned
 
 
 def rollout_logps_with_edits(
@@ -77,6 +116,9 @@ class EditGRPOTrainer(GRPOTrainer):
         self.editgrpo = EditGRPOConfig.from_env(uses_clinical_rewards=any(n.startswith("editgrpo_") for n in reward_names))
         super().__init__(*args, **kwargs)
         self._check_swift_settings()
+        if not self.args.use_vllm:
+            self.engine.generation_config = rollout_generation_config(self.engine.generation_config,
+                                                                      self.request_config)
         self.editgrpo_selection = self.editgrpo.selection_options
         self.editgrpo_edit_options = self.editgrpo.edit_options
         self.editgrpo_analyzer = self._build_analyzer() if self.editgrpo.edits else None

@@ -36,7 +36,9 @@ Guards and bad input (defined, never an exception):
   like any other (cost is linear in sentences x entities).
 
 Every output sentence is a sentence of the generated or the reference report
-(`EditResult.sentences`), and `EditResult.text` is them joined with single spaces.
+(`EditResult.sentences`), and `EditResult.text` is them joined by `join_report`: single spaces,
+and "." after a sentence without end mark (one a line break ended) unless it is the last, so
+the edit never turns two sentences into one run-on sentence.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ import numpy as np
 
 from rewards.entities.types import ReportAnalysis
 from swift_plugins.editgrpo.algorithm.matching import DEFAULT_TAU, MATCH_MODES, MatchResult, match_entities
-from templates.report import join_sentences
+from templates.report import join_report
 
 OpName = Literal["contradiction", "fp_replace", "fp_delete", "fn_add", "empty_guard"]
 OP_NAMES: tuple[OpName, ...] = get_args(OpName)
@@ -111,7 +113,7 @@ class EditResult:
     text: str  # the edited report (the normalised generated text when unchanged)
     changed: bool
     ops: tuple[EditOp, ...] = ()
-    sentences: tuple[str, ...] = field(default=(), compare=False)  # what `text` joins
+    sentences: tuple[str, ...] = field(default=(), compare=False)  # what `text` joins (join_report)
 
 
 @dataclass
@@ -168,7 +170,7 @@ def edit_report(
             return unchanged
         ops.append(guard)
     sentences = tuple(state.sentences())
-    text = join_sentences(sentences)
+    text = join_report(sentences)
     if text == gen.text:
         return unchanged
     return EditResult(text, True, tuple(ops), sentences)

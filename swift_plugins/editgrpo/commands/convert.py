@@ -28,9 +28,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="drop missing image files and count them instead of failing")
     parser.add_argument("--placeholder-images", action="store_true",
                         help="write small generated images under OUT/placeholder_images for missing files (testing)")
+    parser.add_argument("--max-loss-fraction", type=float, default=None,
+                        help="fail when one skip reason takes more than this share of the records read "
+                             "or when no study is written (default: 0.5; 1 turns the check off)")
     parser.add_argument("--reports", type=Path, default=None,
                         help="MIMIC-CXR: folder holding files/pXX/pXXXXXXXX/sXXXXXXXX.txt (default: --src)")
-    parser.add_argument("--split-seed", type=int, default=0, help="IU-XRay (Kaggle CSVs): seed of the hashed 7:1:2 split")
+    parser.add_argument("--split-seed", type=int, default=0, help="IU-XRay without annotation.json: seed of the hashed 7:1:2 split")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     summary = convert(
         args.dataset, args.src, args.out, loader_options.get(args.dataset),
         max_images=args.max_images, min_images=args.min_images, over_max=args.over_max, priors=False if args.no_priors else None,
-        skip_missing=args.skip_missing, placeholder_images=args.placeholder_images, show_progress=not args.quiet,
+        skip_missing=args.skip_missing, placeholder_images=args.placeholder_images,
+        max_loss_fraction=args.max_loss_fraction, show_progress=not args.quiet,
     )
     print(summary.table())
     return 0

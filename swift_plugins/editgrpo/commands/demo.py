@@ -7,12 +7,36 @@ Dr.GRPO from the same SFT checkpoint and step budget → `swift infer` on held-o
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
+from swift_plugins.editgrpo.commands import UsageError
+
 PROFILE_ENV = "EDITGRPO_DEMO_PROFILE"
 PROFILE_NAMES = ("full", "quick")  # swift_plugins.editgrpo.tiny.demo.PROFILES (a test keeps them equal; that module is heavy)
+
+
+# the task, SFT and RL settings (tiny.demo.DemoConfig fields) the demo and the arena take on the command line
+TASK_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("n-train", int, "synthetic training studies"),
+    ("n-test", int, "held-out studies for evaluation"),
+    ("seed", int, "seed of the data, training and edits"),
+    ("sft-steps", int, "SFT optimizer steps"),
+    ("rl-steps", int, "GRPO steps of each RL run (every method gets the same budget)"),
+    ("rl-lr", float, "GRPO learning rate"),
+    ("num-generations", int, "rollouts per prompt (G)"),
+)
+
+
+def add_task_options(parser: argparse.ArgumentParser) -> None:
+    for name, kind, text in TASK_OPTIONS:
+        parser.add_argument(f"--{name}", type=kind, help=f"{text} (overrides the profile)")
+
+
+def task_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name, _, _ in TASK_OPTIONS}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,16 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--restart", action="store_true", help="discard earlier stages in --out and start over")
     parser.add_argument("--heartbeat", type=float, default=15.0, help="seconds between progress lines")
-    for name, kind, text in (
-        ("n-train", int, "synthetic training studies"),
-        ("n-test", int, "held-out studies for evaluation"),
-        ("seed", int, "seed of the data, training and edits"),
-        ("sft-steps", int, "SFT optimizer steps"),
-        ("rl-steps", int, "GRPO steps of each RL run (EditGRPO and Dr.GRPO get the same budget)"),
-        ("rl-lr", float, "GRPO learning rate"),
-        ("num-generations", int, "rollouts per prompt (G)"),
-    ):
-        parser.add_argument(f"--{name}", type=kind, help=f"{text} (overrides the profile)")
+    add_task_options(parser)
     parser.add_argument("--edit-match", choices=("affinity", "paper"),
                         help="entity matching of the EditGRPO run (EDITGRPO_MATCH; overrides the profile)")
 
@@ -40,12 +55,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from swift_plugins.editgrpo.tiny.demo import profile, run_demo
 
+    if not (math.isfinite(args.heartbeat) and args.heartbeat > 0):
+        raise UsageError(f"--heartbeat {args.heartbeat}: must be a finite number of seconds > 0")
+    config = profile(args.profile, **task_overrides(args), edit_match=args.edit_match)  # DemoConfigError: exit 2
     try:
-        config = profile(
-            args.profile, n_train=args.n_train, n_test=args.n_test, seed=args.seed, sft_steps=args.sft_steps,
-            rl_steps=args.rl_steps, rl_lr=args.rl_lr, num_generations=args.num_generations,
-            edit_match=args.edit_match,
-        )
         run_demo(args.out, config, restart=args.restart, heartbeat=args.heartbeat)  # DemoError: cli.main, exit 1
     except KeyboardInterrupt:
         print("editgrpo demo: interrupted; run it again to resume from the unfinished stage", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Reads `swift infer` result files (or plain `{id, hyp, ref}` jsonl), scores every run with the
 same scorer instances (reference-side work is shared across runs) and writes metrics.json,
-metrics.csv, per_sample.jsonl, metrics.md and metrics.png into DIR.
+metrics.csv, per_sample.jsonl, metrics.md and metrics.png into DIR. DIR is checked before any
+scoring, and the five files replace earlier ones together or not at all (`staged_dir`).
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rewards.config import RewardConfig
-    from swift_plugins.editgrpo.evaluation.outputs import markdown_table, write_outputs
+    from swift_plugins.editgrpo.evaluation.outputs import markdown_table, output_paths, staged_dir, write_outputs
     from swift_plugins.editgrpo.evaluation.runners import build_runners
     from swift_plugins.editgrpo.evaluation.results import EvalInputError, read_run
     from swift_plugins.editgrpo.evaluation.table import EvalSettings, evaluate_runs
@@ -85,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
                                        batch_size=args.batch_size, green_dir=args.green_model,
                                        green_endpoint=args.green_endpoint, green_endpoint_model=args.green_endpoint_model)
         runs = [read_run(path, name) for path, name in zip(args.results, names)]
-        runners, notes, described = build_runners(metrics, reward, green_max_new_tokens=args.green_max_new_tokens,
-                                                  n_references=len({pair.ref for run in runs for pair in run.pairs}))
-        settings = EvalSettings(tuple(runners), reward.backend, args.clean, args.on_mismatch)
-        result = evaluate_runs(runs, settings, runners, notes, progress=not args.no_progress)
+        with staged_dir(Path(args.out)) as stage:  # a bad --out fails here, before any model is loaded
+            runners, notes, described = build_runners(metrics, reward, green_max_new_tokens=args.green_max_new_tokens,
+                                                      n_references=len({pair.ref for run in runs for pair in run.pairs}))
+            settings = EvalSettings(tuple(runners), reward.backend, args.clean, args.on_mismatch)
+            result = evaluate_runs(runs, settings, runners, notes, progress=not args.no_progress)
+            write_outputs(result, stage, {"requested_metrics": list(metrics), **described})
     except (EvalInputError, FileNotFoundError, ValueError) as error:  # incl. MissingWeightsError, GREEN settings
         from rewards.config import SettingsError
 
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     for note in notes:
         print(f"editgrpo eval: {note}", file=sys.stderr)
-    paths = write_outputs(result, Path(args.out), {"requested_metrics": list(metrics), **described})
+    paths = output_paths(Path(args.out))
     print(markdown_table(result), end="")
     print("\n" + "\n".join(f"{kind}: {path}" for kind, path in paths.items()))
     return 0

@@ -1,17 +1,24 @@
 """Files `editgrpo eval` writes: metrics.json/.csv, per_sample.jsonl, the markdown table, the bar chart."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from datasets_registry.jsonl import write_jsonl
 from swift_plugins.editgrpo.evaluation.columns import AVG_COLUMN, Column, MODEL_METRICS, TABLE_COLUMNS
 from swift_plugins.editgrpo.evaluation.table import EvalResult
 
 COUNT_KEYS = ("n", "n_empty_hyp", "n_empty_ref", "n_dropped", "green_unparsed")
+OUTPUT_FILES: dict[str, str] = {"json": "metrics.json", "csv": "metrics.csv", "per_sample": "per_sample.jsonl",
+                                "markdown": "metrics.md", "plot": "metrics.png"}
 
 
 def _shown_columns(result: EvalResult) -> list[Column]:
@@ -114,19 +121,43 @@ def plot_runs(result: EvalResult, path: Path) -> None:
     plt.close(figure)
 
 
+def output_paths(out_dir: Path) -> dict[str, Path]:
+    return {kind: out_dir / name for kind, name in OUTPUT_FILES.items()}
+
+
 def write_outputs(result: EvalResult, out_dir: Path, extra_settings: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Writes every output file into out_dir; returns them by kind."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": out_dir / "metrics.json",
-        "csv": out_dir / "metrics.csv",
-        "per_sample": out_dir / "per_sample.jsonl",
-        "markdown": out_dir / "metrics.md",
-        "plot": out_dir / "metrics.png",
-    }
+    """Writes every output file into the existing folder out_dir (a `staged_dir`); returns them by kind."""
+    paths = output_paths(out_dir)
     paths["json"].write_text(json.dumps(metrics_document(result, extra_settings), indent=2) + "\n", encoding="utf-8")
     write_csv(result, paths["csv"])
     write_jsonl(paths["per_sample"], result.per_sample)
     paths["markdown"].write_text(markdown_table(result), encoding="utf-8")
     plot_runs(result, paths["plot"])
     return paths
+
+
+@contextlib.contextmanager
+def staged_dir(out_dir: Path) -> Iterator[Path]:
+    """A staging folder inside `out_dir`, made at once: a --out that is a file or not writable fails
+    before any scoring, not after it. When the block ends normally every file written there
+    replaces its namesake in `out_dir` (one rename each); on an exception the staging folder, and
+    the folders made for it, are removed: `out_dir` never mixes the files of two runs."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory", str(out_dir))
+    made = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]  # deepest first
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    except OSError as error:  # name --out, not the staging folder
+        raise type(error)(error.errno, error.strerror, str(out_dir)) from None
+    try:
+        yield stage
+        for path in sorted(stage.iterdir()):
+            os.replace(path, out_dir / path.name)
+        stage.rmdir()
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        for folder in made:
+            with contextlib.suppress(OSError):  # only when still empty
+                folder.rmdir()
+        raise

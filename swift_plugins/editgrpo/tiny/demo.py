@@ -12,6 +12,7 @@ directory never mixes results of two configurations. `restart=True` starts over 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 from datasets_registry.jsonl import read_jsonl
+from rewards.config import SettingsError
 from swift_plugins.editgrpo import REPO_ROOT
+from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
 from swift_plugins.editgrpo.tiny import stages as stages_lib
 from swift_plugins.editgrpo.tiny.stages import Stage, StageError, digest, run_file, run_logged
 
@@ -34,6 +37,10 @@ MAX_PIXELS, MIN_PIXELS = 112 * 112, 56 * 56
 
 
 DemoError = StageError  # a stage failed, the output dir is unusable, or a profile is unknown
+
+
+class DemoConfigError(SettingsError):
+    """Raised once with every invalid DemoConfig value (cli.main: a usage error, exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,26 @@ class DemoConfig:
     temperature: float = 1.0
     max_completion_length: int = 64
     infer_max_new_tokens: int = 80
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise DemoConfigError("invalid demo settings: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Values no stage can run with: caught here, not minutes later inside swift (num_generations=0,
+        rl_lr=nan); GRPO needs >= 2 rollouts per prompt to compare, numpy a seed >= 0."""
+        minimum = {"n_train": 1, "n_test": 1, "seed": 0, "sft_steps": 1, "sft_batch": 1, "rl_steps": 1,
+                   "rl_prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1, "infer_max_new_tokens": 1}
+        found = [f"{name}={getattr(self, name)!r}: must be >= {low}" for name, low in minimum.items()
+                 if getattr(self, name) < low]
+        found += [f"{name}={getattr(self, name)!r}: must be a finite number > 0" for name in ("sft_lr", "rl_lr", "temperature")
+                  if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0)]
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            found.append(f"beta={self.beta!r}: must be a finite number >= 0")
+        if self.edit_match not in MATCH_MODES:
+            found.append(f"edit_match={self.edit_match!r}: expected one of {'|'.join(MATCH_MODES)}")
+        return found
 
     def fingerprint(self) -> str:
         return digest({"version": PIPELINE_VERSION, **asdict(self)})
@@ -110,11 +137,8 @@ class Context:
         return self.out / "data" / DATASET.replace("-", "_")
 
     def checkpoint(self, method: str) -> Path:
-        """The final checkpoint of a training stage (swift's highest checkpoint-N)."""
-        found = sorted((self.out / method).glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
-        if not found:
-            raise DemoError(f"no checkpoint under {self.out / method}")
-        return found[-1]
+        """The final checkpoint of a training stage."""
+        return latest_checkpoint(self.out / method)
 
     def result(self, method: str) -> Path:
         return self.out / "infer" / f"{method}.jsonl"
@@ -122,6 +146,14 @@ class Context:
     def recipe(self, script: str, args: list[str], label: str, env: dict[str, str] | None = None) -> None:
         run_logged(["bash", str(RUN_DIR / script), *args], {**self.env, **(env or {})},
                    self.log_dir / f"{label}.log", label, self.heartbeat, REPO_ROOT)
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """swift's highest `checkpoint-N` under a training output dir."""
+    found = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    if not found:
+        raise DemoError(f"no checkpoint under {run_dir}")
+    return found[-1]
 
 
 def _stage_data(ctx: Context) -> None:
@@ -167,39 +199,49 @@ def _stage_sft(ctx: Context) -> None:
                           "--max_length", "512", "--seed", str(c.seed)], "sft", env)
 
 
+def rl_run(ctx: Context, script: str, output_dir: Path, seed: int, label: str, env: dict[str, str]) -> None:
+    """One GRPO run of a recipe from the SFT checkpoint with the config's RL budget (demo and arena)."""
+    c = ctx.config
+    run_env = {
+        **_cpu_train_env(ctx),
+        "SFT_CHECKPOINT": str(ctx.checkpoint("sft")),
+        "OUTPUT_DIR": str(output_dir),
+        "USE_VLLM": "false",
+        "NUM_GENERATIONS": str(c.num_generations),
+        "PROMPTS_PER_STEP": str(c.rl_prompts_per_step),
+        "PER_DEVICE_BATCH": str(c.rl_prompts_per_step * c.num_generations),
+        "RL_LR": str(c.rl_lr),
+        "RL_MAX_STEPS": str(c.rl_steps),
+        "BETA": str(c.beta),
+        "TEMPERATURE": str(c.temperature),
+        "MAX_COMPLETION_LENGTH": str(c.max_completion_length),
+        "EDITGRPO_SEED": str(seed),
+        **env,
+    }
+    ctx.recipe(script, ["--save_strategy", "steps", "--save_steps", str(c.rl_steps),
+                        "--seed", str(seed), "--data_seed", str(seed)], label, run_env)
+
+
+def infer_run(ctx: Context, checkpoint: Path, result: Path, label: str) -> None:
+    """Greedy `run/infer.sh` of a checkpoint on the held-out studies."""
+    args = ["--model", str(checkpoint), "--data", str(ctx.data_dir / "test.jsonl"), "--out", str(result)]
+    env = {"MAX_NEW_TOKENS": str(ctx.config.infer_max_new_tokens), "MAX_BATCH_SIZE": "16",
+           "TEMPLATE": "qwen2_5_vl_cxr", "OVERWRITE": "1"}
+    ctx.recipe("infer.sh", args, label, env)
+
+
 def _rl_stage(method: str) -> Callable[[Context], None]:
     script = {"editgrpo": "editgrpo.sh", "drgrpo": "grpo_baseline.sh"}[method]
 
     def stage(ctx: Context) -> None:
-        c = ctx.config
-        env = {
-            **_cpu_train_env(ctx),
-            "SFT_CHECKPOINT": str(ctx.checkpoint("sft")),
-            "OUTPUT_DIR": str(ctx.out / method),
-            "USE_VLLM": "false",
-            "NUM_GENERATIONS": str(c.num_generations),
-            "PROMPTS_PER_STEP": str(c.rl_prompts_per_step),
-            "PER_DEVICE_BATCH": str(c.rl_prompts_per_step * c.num_generations),
-            "RL_LR": str(c.rl_lr),
-            "RL_MAX_STEPS": str(c.rl_steps),
-            "BETA": str(c.beta),
-            "TEMPERATURE": str(c.temperature),
-            "MAX_COMPLETION_LENGTH": str(c.max_completion_length),
-            "EDITGRPO_MATCH": c.edit_match,
-        }
-        ctx.recipe(script, ["--save_strategy", "steps", "--save_steps", str(c.rl_steps),
-                            "--seed", str(c.seed), "--data_seed", str(c.seed)], method, env)
+        rl_run(ctx, script, ctx.out / method, ctx.config.seed, method, {"EDITGRPO_MATCH": ctx.config.edit_match})
 
     return stage
 
 
 def _infer_stage(method: str) -> Callable[[Context], None]:
     def stage(ctx: Context) -> None:
-        args = ["--model", str(ctx.checkpoint(method)), "--data", str(ctx.data_dir / "test.jsonl"),
-                "--out", str(ctx.result(method))]
-        env = {"MAX_NEW_TOKENS": str(ctx.config.infer_max_new_tokens), "MAX_BATCH_SIZE": "16",
-               "TEMPLATE": "qwen2_5_vl_cxr", "OVERWRITE": "1"}
-        ctx.recipe("infer.sh", args, f"infer_{method}", env)
+        infer_run(ctx, ctx.checkpoint(method), ctx.result(method), f"infer_{method}")
 
     return stage
 

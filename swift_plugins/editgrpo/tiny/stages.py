@@ -141,7 +141,7 @@ def prepare_output(out: Path, kind: str, config: Any, version: int, restart: boo
     marker = out / run_file(kind)
     entries = [p for p in out.iterdir() if p.name != ".lock"] if out.exists() else []
     if entries and not marker.exists():
-        raise StageError(f"{out} exists and is not a {kind} output directory ({marker.name} missing); "
+        raise StageError(f"{out} exists and is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} output directory ({marker.name} missing); "
                          "choose another --out or remove it")
     if restart and entries:
         print(f"==> {out}: --restart; starting over", flush=True)
