@@ -40,12 +40,12 @@ def build_scorers(
     if unknown:
         raise ValueError(f"unknown reward metrics {unknown}; expected some of {tuple(OUTPUT_KEYS)}")
     if backend == "rules":
-        from rewards.rules import LexiconGraphScorer, RuleCheXpertScorer
+        from rewards.rules import LexiconGraphScorer, LexiconRaTEScorer, RuleCheXpertScorer
 
         factories = {
             "chexbert": lambda: RuleCheXpertScorer(cache_size=cache_size),
             "radgraph": lambda: LexiconGraphScorer(cache_size=cache_size),
-            "ratescore": lambda: _proxy(RaTEScorer("lexicon", cache_size=cache_size)),
+            "ratescore": lambda: LexiconRaTEScorer(cache_size=cache_size),
         }
         return {m: factories[m]() for m in metrics}
 
@@ -73,11 +73,6 @@ def build_scorers(
                        "ner_unit": "sentence"}
             scorers[metric] = RaTEScorer("rate", options, cache_size=cache_size)
     return scorers
-
-
-def _proxy(scorer: Scorer) -> Scorer:
-    scorer.proxy = True
-    return scorer
 
 
 def build_from_config(config: RewardConfig, metrics: Sequence[str] = REWARD_METRICS) -> dict[str, Scorer]:

@@ -11,9 +11,18 @@ passes: rollouts annotated by one ORM are found in the cache by the next.
 (`{"radgraph_partial_f1": [...], ...}`); the trainer logs them as `rewards/<part>/mean` (the
 single-metric ORMs leave it empty: swift logs them under their class names).
 Every value is finite, one per completion, in order.
+
+Completions come as swift passes them: a string, an assistant message (`{"role": "assistant",
+"content": ...}` or `{"content": ...}`), or a list of messages (the last assistant message's
+content); content is a string or a list of typed parts, whose `{"type": "text", "text": ...}`
+parts are the text (image/audio parts are skipped).
+Anything else (numbers, bools, nan, nested junk) is not a report: it scores 0, never the score of
+its `str()`, and each such type is logged once. A None solution is an empty reference.
 """
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from typing import Any, Sequence
 
@@ -33,9 +42,47 @@ def shared_scorers(config: RewardConfig | None = None) -> dict[str, Scorer]:
         return _scorers[config]
 
 
-def _texts(values: Sequence[Any]) -> list[str]:
-    """Completions/solutions as strings; a None entry is an empty report."""
-    return ["" if v is None else v if isinstance(v, str) else str(v) for v in values]
+logger = logging.getLogger(__name__)
+_logged_types: set[tuple[str, str]] = set()  # (column, type name) already warned about
+
+
+def _content_text(content: Any) -> str | None:
+    """A message's content as text: a string, or the text parts of a multimodal part list."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list) or not all(isinstance(part, dict) and isinstance(part.get("type"), str) for part in content):
+        return None
+    texts = [part.get("text") for part in content if part.get("type") == "text"]
+    return "".join(texts) if all(isinstance(t, str) for t in texts) else None
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def report_text(value: Any) -> str | None:
+    """The report text of one swift completion (string, message, or message list); None when it is not text.
+
+    Lone surrogates (no tokenizer decodes to one, but the Hugging Face tokenizers refuse them) become U+FFFD.
+    """
+    if isinstance(value, str):
+        return _SURROGATE_RE.sub("\ufffd", value)
+    if isinstance(value, dict):  # a message: the assistant's (or role-less, as `{"content": ...}`)
+        return report_text(_content_text(value.get("content"))) if value.get("role", "assistant") == "assistant" else None
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+        replies = [m for m in value if m["role"] == "assistant"]
+        return report_text(replies[-1]) if replies else None
+    return None
+
+
+def _log_not_text(name: str, column: str, values: Sequence[Any]) -> None:
+    """One warning per column and type of non-text entry per process: a broken rollout pipeline is reported, not flooded."""
+    with _lock:
+        new = {(column, type(v).__name__) for v in values} - _logged_types
+        _logged_types.update(new)
+    if new:
+        logger.warning("%s: %s entries of type %s are not report text; their rewards are 0 "
+                       "(first: %.200r; later entries of these types are not logged)",
+                       name, column, ", ".join(sorted(t for _, t in new)), values[0])
 
 
 try:  # swift's base classes when swift is importable; the ORMs work as plain callables without it
@@ -63,15 +110,29 @@ class _ScorerORM(_ORMBase):
         if solution is None:  # every reward would be the no-entity constant: nothing to learn, so stop
             raise ValueError(f"{type(self).__name__} needs the gold report in the data set's `solution` column "
                              "(editgrpo convert writes it; swift passes extra columns to reward functions)")
-        hyps, refs = _texts(completions), _texts(solution)
+        if len(solution) != len(completions):
+            raise ValueError(f"{type(self).__name__}: {len(completions)} completions but {len(solution)} solutions")
+        hyps = [report_text(c) for c in completions]
+        refs = ["" if s is None else report_text(s) for s in solution]
+        for column, raw, texts in (("completion", completions, hyps), ("solution", solution, refs)):
+            if None in texts:
+                _log_not_text(type(self).__name__, column, [v for v, t in zip(raw, texts) if t is None])
+        kept = [i for i, (h, r) in enumerate(zip(hyps, refs)) if h is not None and r is not None]
         scorer = self.scorer()
-        result = scorer.score(hyps, refs)
+        result = scorer.score([hyps[i] for i in kept], [refs[i] for i in kept])
+        if len(result.values) != len(kept):
+            raise RuntimeError(f"{type(self).__name__}: {len(result.values)} rewards for {len(kept)} completions")
+
+        def spread(column: Sequence[float]) -> list[float]:
+            """Back to one value per completion: 0 where it (or its solution) was not text."""
+            out = [0.0] * len(hyps)
+            for i, v in zip(kept, column):
+                out[i] = finite(v)
+            return out
+
         # only the composite's parts: swift already logs a single metric under the ORM's class name
-        self.last_components = {k: list(v) for k, v in result.components.items()} if isinstance(scorer, ClinicalScorer) else {}
-        values = [finite(v) for v in result.values]
-        if len(values) != len(hyps):
-            raise RuntimeError(f"{type(self).__name__}: {len(values)} rewards for {len(hyps)} completions")
-        return values
+        self.last_components = {k: spread(v) for k, v in result.components.items()} if isinstance(scorer, ClinicalScorer) else {}
+        return spread(result.values)
 
 
 class EditGRPORadGraph(_ScorerORM):

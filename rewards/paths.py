@@ -10,7 +10,8 @@ Layout under ``EDITGRPO_MODELS_DIR`` (each entry overridable by its own variable
     GREEN-radllama2-7b/       EDITGRPO_GREEN_DIR         HF StanfordAIMI/GREEN-radllama2-7b (evaluation only)
 
 A location may also be a Hugging Face hub id (e.g. EDITGRPO_BERT_DIR=google-bert/bert-base-uncased)
-for the directory-style models; it is accepted only when HF_HUB_OFFLINE is not set.
+for the directory-style models; it is accepted only when HF_HUB_OFFLINE is not set (transformers
+downloads it on first use unless the local hub cache holds it: `Requirement.downloads`).
 A wrong local path otherwise surfaces as transformers' misleading "Repo id must be in the form"
 error after a ~30 s hub retry; the preflight names the metric, the file and where to get it.
 """
@@ -141,10 +142,34 @@ class ModelPaths:
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
 
 
+RADGRAPH_ENCODER_KEY = ("model", "embedder", "token_embedders", "bert", "model_name")
+
+
 def radgraph_encoder_name(radgraph_dir: Path) -> str:
-    """``model.embedder.token_embedders.bert.model_name`` from the archive's config.json."""
-    config = json.loads((radgraph_dir / "config.json").read_text())
-    return config["model"]["embedder"]["token_embedders"]["bert"]["model_name"]
+    """``model.embedder.token_embedders.bert.model_name`` from the archive's config.json; a config
+    that is not JSON or lacks the key is a ValueError naming the file (not a JSONDecodeError/KeyError)."""
+    path = radgraph_dir / "config.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is not valid JSON ({error}); extract radgraph-xl.tar.gz again") from None
+    for key in RADGRAPH_ENCODER_KEY:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{path} names no encoder ({'.'.join(RADGRAPH_ENCODER_KEY)} is missing or not a string); "
+                         "extract radgraph-xl.tar.gz again")
+    return value
+
+
+def hub_snapshot(repo_id: str) -> Path | None:
+    """The local hub cache's snapshot dir of a repo, or None if its config.json was never downloaded."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # an id the hub would refuse (HFValidationError): never cached
+        return None
+    return Path(found).parent if isinstance(found, str) else None
 
 
 @dataclass(frozen=True)
@@ -155,6 +180,14 @@ class Requirement:
     layout: str  # what must be there
     source: str  # where users download it
     env: str  # the variable that overrides the location
+    weights: bool = False  # a model dir that must hold weights too (not only config + tokenizer)
+
+    def downloads(self) -> bool:
+        """A hub id that the local hub cache does not hold complete: transformers would download it on first use."""
+        if not is_hub_id(self.path):
+            return False
+        snapshot = hub_snapshot(str(self.path))
+        return snapshot is None or bool(model_dir_missing(snapshot, self.weights))
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -175,19 +208,19 @@ def _hf_dir_problem(path: Path, weights: bool = False) -> str | None:
     return "; ".join(described[part](names) for part, names in missing.items()) or None
 
 
-def _hf_model_problem(path: Path) -> str | None:
-    return _hf_dir_problem(path, weights=True)
-
-
 def _radgraph_problem(path: Path) -> str | None:
+    """Everything the extracted archive lacks, in one line; a config.json that names no encoder counts."""
     if not path.is_dir():
         return f"directory {path} does not exist"
-    for name in ("config.json", "weights.th"):
-        if not (path / name).is_file():
-            return f"{path / name} is missing"
+    problems = [f"{path / name} is missing" for name in ("config.json", "weights.th") if not (path / name).is_file()]
     if not (path / "vocabulary").is_dir():
-        return f"{path / 'vocabulary'}/ is missing"
-    return None
+        problems.append(f"{path / 'vocabulary'}/ is missing")
+    if (path / "config.json").is_file():
+        try:
+            radgraph_encoder_name(path)
+        except ValueError as error:
+            problems.insert(0, str(error))
+    return "; ".join(problems) or None
 
 
 def requirements(metrics: Iterable[str], paths: ModelPaths) -> list[tuple[Requirement, str | None]]:
@@ -224,11 +257,12 @@ def requirements(metrics: Iterable[str], paths: ModelPaths) -> list[tuple[Requir
             ("BioLORD-2023-C (MPNet embedder)", paths.biolord_dir, "BioLORD-2023-C/{config.json, tokenizer, weights}",
              "https://huggingface.co/FremyCompany/BioLORD-2023-C", "EDITGRPO_BIOLORD_DIR"),
         ):
-            out.append((Requirement("ratescore", what, path, layout, source, env), _hf_model_problem(path)))
+            req = Requirement("ratescore", what, path, layout, source, env, weights=True)
+            out.append((req, _hf_dir_problem(req.path, req.weights)))
     if "green" in wanted:
         req = Requirement("green", "GREEN judge LLM", paths.green_dir, "GREEN-radllama2-7b/{config.json, tokenizer, weights}",
-                          "https://huggingface.co/StanfordAIMI/GREEN-radllama2-7b", "EDITGRPO_GREEN_DIR")
-        out.append((req, _hf_model_problem(paths.green_dir)))
+                          "https://huggingface.co/StanfordAIMI/GREEN-radllama2-7b", "EDITGRPO_GREEN_DIR", weights=True)
+        out.append((req, _hf_dir_problem(req.path, req.weights)))
     return out
 
 

@@ -44,8 +44,10 @@ def has_rate_sentence(text: str) -> bool:
     return bool(tagged_sentences(text))
 
 
-def directional_score(src_types: list[str], src_emb: np.ndarray, tgt_types: list[str], tgt_emb: np.ndarray) -> float:
-    """RaTEScore's `compute(src, tgt)`: W-weighted mean of each src entity's best cosine, penalised for negation."""
+def directional_score(src_types: list[str], src_emb: np.ndarray, tgt_types: list[str], tgt_emb: np.ndarray,
+                      min_cosine: float = -1.0) -> float:
+    """RaTEScore's `compute(src, tgt)`: W-weighted mean of each src entity's best cosine (raised to
+    `min_cosine`), penalised for negation."""
     cosine = similarity_matrix(src_emb, tgt_emb)
     best = cosine.argmax(axis=1)
     rows = np.arange(len(src_types))
@@ -53,15 +55,16 @@ def directional_score(src_types: list[str], src_emb: np.ndarray, tgt_types: list
     weight = AFFINITY_MATRIX[src_idx, tgt_idx]
     penalty = np.where(opposite_polarity_matrix(src_types, tgt_types)[rows, best], NEGATION_WEIGHT, 1.0)
     total = weight.sum()
-    return float((cosine[rows, best] * weight * penalty).sum() / total) if total != 0 else 0.0
+    return float((np.maximum(cosine[rows, best], min_cosine) * weight * penalty).sum() / total) if total != 0 else 0.0
 
 
-def rate_scores(hyp: ReportAnalysis, ref: ReportAnalysis) -> dict[str, float]:
+def rate_scores(hyp: ReportAnalysis, ref: ReportAnalysis, min_cosine: float = -1.0) -> dict[str, float]:
+    """Upstream's precision/recall/score; with `min_cosine=0` each is in [0, 1] (W and p are positive)."""
     if not hyp.entities or not ref.entities:
         return {"precision": NO_ENTITY_SCORE, "recall": NO_ENTITY_SCORE, "score": NO_ENTITY_SCORE}
     hyp_types, ref_types = [e.type for e in hyp.entities], [e.type for e in ref.entities]
-    precision = directional_score(ref_types, ref.embeddings, hyp_types, hyp.embeddings)  # upstream's naming
-    recall = directional_score(hyp_types, hyp.embeddings, ref_types, ref.embeddings)
+    precision = directional_score(ref_types, ref.embeddings, hyp_types, hyp.embeddings, min_cosine)  # upstream's naming
+    recall = directional_score(hyp_types, hyp.embeddings, ref_types, ref.embeddings, min_cosine)
     score = 2 * precision * recall / (precision + recall) if precision + recall != 0 else 0.0
     return {"precision": precision, "recall": recall, "score": score}
 
@@ -71,6 +74,7 @@ class RaTEScorer(AnnotatingScorer[ReportAnalysis]):
 
     name = "ratescore"
     headline = "score"
+    min_cosine = -1.0  # the metric's own signed cosine (upstream); the lexicon proxy floors it at 0
 
     def __init__(self, analyzer_backend: str, analyzer_options: dict[str, Any] | None = None, cache_size: int = 4096):
         super().__init__(cache_size=cache_size)
@@ -92,7 +96,7 @@ class RaTEScorer(AnnotatingScorer[ReportAnalysis]):
                 for i, t in enumerate(texts)]
 
     def compare(self, hyp: ReportAnalysis, ref: ReportAnalysis) -> dict[str, float]:
-        return rate_scores(hyp, ref)
+        return rate_scores(hyp, ref, self.min_cosine)
 
 
 @lru_cache(maxsize=4)

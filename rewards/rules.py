@@ -7,15 +7,23 @@ their rows `"backend": "rules"` and every scorer here has `proxy = True`.
 * `RuleCheXpertLabeler`: CheXpert-14 by keywords with NegEx-style negation and uncertainty
   cues per clause; a report's label per condition is positive > uncertain > negative > blank
   over its mentions (as the CheXpert labeler aggregates); "No Finding" is positive when no
-  pathology (Support Devices excepted) is positive or uncertain. Same head classes as
+  pathology (Support Devices excepted) is positive or uncertain and the report says something
+  about the chest (unlike CheXpert, which also calls junk "No Finding"). Same head classes as
   CheXbert (0 blank, 1 positive, 2 negative, 3 uncertain), so the same F1 code runs on top.
 * `LexiconGraphScorer` (RadGraph proxy): P/R/F1 over the sets of (entity text, type) of the
   offline lexicon analyzer; 0 if either side has no entity, as RadGraph.
-* The RaTEScore proxy is `RaTEScorer` itself over the lexicon analyzer (see `build_scorers`).
+* `LexiconRaTEScorer` (RaTEScore proxy): the RaTEScore formula over lexicon entities, cosines
+  floored at 0 so it stays in [0, 1].
+
+Ranges: each proxy in [0, 1], their sum in [0, 3]. Text that says nothing about the chest
+(punctuation, other languages, unrelated words) scores as the empty report does: no labels, no
+entities (RaTEScore's 0.5 for an entity-less side), so the proxies cannot be gamed with junk.
 """
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +32,7 @@ from templates.report import split_sentences
 
 from rewards.base import AnnotatingScorer, prf
 from rewards.chexbert import CONDITIONS, LabelScorer
-from rewards.ratescore import _load_analyzer
+from rewards.ratescore import RaTEScorer, _load_analyzer
 
 PROXY_NOTE = ("rules backend: offline PROXIES (keyword+negation CheXpert labels; lexicon-entity F1 for RadGraph; "
               "the RaTEScore formula over lexicon entities), not comparable with CheXbert/RadGraph/RaTEScore numbers")
@@ -69,6 +77,20 @@ UNCERTAIN_PRE = (r"may", r"might", r"possible", r"possibly", r"probable", r"prob
                  r"suspicious for", r"suspected", r"suggest\w*", r"concern for", r"could", r"borderline", r"versus", r"vs",
                  r"cannot (?:be )?(?:exclude|excluded|rule out|ruled out)", r"not (?:be )?excluded", r"differential", r"consider\w*")
 UNCERTAIN_POST = (r"(?:is|are) (?:not )?excluded", r"cannot be (?:excluded|ruled out)", r"(?:is|are) possible", r"not ruled out")
+# A report only earns "No Finding" when it says something about the chest: a condition mention above,
+# a study-level normal statement, or a normality word about chest anatomy in one clause. Text with
+# none of these (punctuation, other languages, unrelated words) is all blank, so it cannot match a
+# normal reference's "No Finding" (the proxy would otherwise pay junk like a correct normal report).
+STUDY_STATEMENTS = (r"(?:no|without|negative for) (?:\w+,? (?:or |and )?){0,5}?(?:abnormalit\w*|disease|findings?|process\w*|changes?)",
+                    r"(?:normal|negative|unremarkable) (?:chest|study|exam\w*|radiograph\w*)",
+                    r"(?:chest|study|exam\w*|radiograph\w*) (?:is |are )?(?:normal|negative|unremarkable)",
+                    # chest findings outside the 14 conditions, which CheXpert leaves to "No Finding"
+                    r"copd", r"emphysema", r"hyperinfla\w*", r"hyperexpan\w*", r"granulom\w*", r"tuberculosis", r"sarcoidosis",
+                    r"(?:lymph)?adenopathy", r"scars?")
+CHEST_ANATOMY = (r"lungs?", r"heart", r"cardiac", r"cardio\w*", r"mediastin\w*", r"pleura\w*", r"hil\w*", r"osseous", r"bon\w*",
+                 r"skeletal", r"vascular\w*", r"vasculature", r"(?:hemi)?diaphragm\w*", r"costophrenic", r"aort\w*", r"trachea",
+                 r"soft tissues?", r"thorax", r"chest", r"spine", r"ribs?", r"silhouettes?", r"contours?")
+NORMALITY = (r"clear", r"normal\w*", r"unremarkable", r"intact", r"well[- ](?:expanded|aerated|inflated)", r"negative", r"stable")
 CLAUSE_BREAK = re.compile(r";|:|\bbut\b|\bhowever\b|\balthough\b|\bexcept\b|\bwhich\b|\bwith the exception of\b")
 
 
@@ -80,19 +102,39 @@ _MENTION_RE = {c: _alternation(p) for c, p in MENTIONS.items()}
 _NORMAL_RE = {c: _alternation(p) for c, p in NORMAL_MENTIONS.items()}
 _NEG_PRE, _NEG_POST = _alternation(NEGATION_PRE), _alternation(NEGATION_POST)
 _UNC_PRE, _UNC_POST = _alternation(UNCERTAIN_PRE), _alternation(UNCERTAIN_POST)
+_STUDY, _ANATOMY, _NORMALITY = _alternation(STUDY_STATEMENTS), _alternation(CHEST_ANATOMY), _alternation(NORMALITY)
 
 
 def _clauses(text: str) -> list[str]:
     return [c.strip() for sentence in split_sentences(text.lower()) for c in CLAUSE_BREAK.split(sentence) if c.strip()]
 
 
-def _mention_class(clause: str, start: int, end: int) -> int:
-    before, after = clause[:start], clause[end:]
-    if _NEG_PRE.search(before) or _NEG_POST.search(after):
-        return NEGATIVE
-    if _UNC_PRE.search(before) or _UNC_POST.search(after):
-        return UNCERTAIN
-    return POSITIVE
+@dataclass(frozen=True)
+class _Cues:
+    """Where a clause's cues lie, found once per clause so each mention is classified in O(1)
+    (searching the text before and after every mention was quadratic in the clause's length)."""
+
+    first_negation_end: float  # a mention starting at or after it is negated by a cue before it
+    last_negation_start: float  # a mention ending at or before it is negated by a cue after it
+    first_uncertainty_end: float
+    last_uncertainty_start: float
+
+    @classmethod
+    def of(cls, clause: str) -> "_Cues":
+        def first_end(pattern: re.Pattern) -> float:
+            return next((m.end() for m in pattern.finditer(clause)), math.inf)
+
+        def last_start(pattern: re.Pattern) -> float:
+            return max((m.start() for m in pattern.finditer(clause)), default=-math.inf)
+
+        return cls(first_end(_NEG_PRE), last_start(_NEG_POST), first_end(_UNC_PRE), last_start(_UNC_POST))
+
+    def mention_class(self, start: int, end: int) -> int:
+        if self.first_negation_end <= start or self.last_negation_start >= end:
+            return NEGATIVE
+        if self.first_uncertainty_end <= start or self.last_uncertainty_start >= end:
+            return UNCERTAIN
+        return POSITIVE
 
 
 def label_report(text: str) -> np.ndarray:
@@ -105,20 +147,25 @@ def label_report(text: str) -> np.ndarray:
         if _PRIORITY[value] > _PRIORITY[classes[condition]]:
             classes[condition] = value
 
+    about_chest = False
     for clause in _clauses(text):
+        about_chest = about_chest or bool(_STUDY.search(clause) or (_ANATOMY.search(clause) and _NORMALITY.search(clause)))
+        cues = _Cues.of(clause)
         normal_spans = []
         for condition, pattern in _NORMAL_RE.items():
             for match in pattern.finditer(clause):
                 merge(condition, NEGATIVE)
                 normal_spans.append(match.span())
+                about_chest = True
         for condition, pattern in _MENTION_RE.items():
             for match in pattern.finditer(clause):
                 if any(s <= match.start() < e for s, e in normal_spans):
                     continue
-                merge(condition, _mention_class(clause, *match.span()))
+                merge(condition, cues.mention_class(*match.span()))
+                about_chest = True
     pathologies = [c for c in CONDITIONS if c not in ("No Finding", "Support Devices")]
     any_finding = any(classes[c] in (POSITIVE, UNCERTAIN) for c in pathologies)
-    classes["No Finding"] = BLANK if any_finding else POSITIVE
+    classes["No Finding"] = POSITIVE if about_chest and not any_finding else BLANK
     return np.array([classes[c] for c in CONDITIONS], dtype=np.int64)
 
 
@@ -150,3 +197,16 @@ class LexiconGraphScorer(AnnotatingScorer[ReportAnalysis]):
         p, rec, f = prf(len(h & r), len(h), len(r)) if h and r else (0.0, 0.0, 0.0)
         return {"precision": p, "recall": rec, "f1": f}
 
+
+class LexiconRaTEScorer(RaTEScorer):
+    """PROXY of RaTEScore: its formula over lexicon entities, cosines floored at 0.
+
+    The lexicon's signed-hash embeddings give unrelated concepts small negative cosines, which
+    made the score negative (and the harmonic mean of mixed signs unbounded); RaTEScore is in [0, 1].
+    """
+
+    proxy = True
+    min_cosine = 0.0
+
+    def __init__(self, cache_size: int = 4096):
+        super().__init__("lexicon", cache_size=cache_size)

@@ -14,6 +14,8 @@ _EOS_RE = re.compile("|".join(re.escape(s) for s in EOS_STRINGS))
 # ... final byte): each becomes a space before analysis, so "effusion.\x00 Heart" and
 # "effusion.\x1b[31mHeart" end the sentence like "effusion. Heart" (else the two stay one sentence).
 _CONTROL_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# lone surrogates (from JSON "\ud800" escapes) cannot be encoded, and tokenizers raise on them
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _WS_RE = re.compile(r"\s+")
 END_MARKS: tuple[str, ...] = (".", "!", "?")
 # A sentence ends where . ! or ? is followed by whitespace, or at a line break.
@@ -21,8 +23,9 @@ _SPLIT_RE = re.compile(rf"(?<=[{re.escape(''.join(END_MARKS))}])\s+|\n+")
 
 
 def _clean(text: str | None) -> str:
-    """EOS-like strings and control characters replaced by spaces: the one pass before analysis."""
-    return _CONTROL_RE.sub(" ", _EOS_RE.sub(" ", text or ""))
+    """EOS-like strings and control characters replaced by spaces, lone surrogates by U+FFFD: the one
+    pass before analysis."""
+    return _SURROGATE_RE.sub("\ufffd", _CONTROL_RE.sub(" ", _EOS_RE.sub(" ", text or "")))
 
 
 def _collapse(text: str) -> str:

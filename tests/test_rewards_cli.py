@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from swift_plugins.editgrpo.cli import main
 
 
@@ -65,3 +67,64 @@ def test_score_pairs_lines_at_newlines_only(tmp_path):
                  "--backend", "rules"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [row["index"] for row in rows] == [0, 1]
+
+
+def _score(hyps, refs, out, *extra) -> int:
+    return main(["score", "--hyps", str(hyps), "--refs", str(refs), "--out", str(out), "--backend", "rules", *extra])
+
+
+def test_interrupted_score_leaves_the_old_output(tmp_path, iu_findings, monkeypatch):
+    """--out is replaced only once every pair is scored: an interrupted run leaves the old file, no partial one."""
+    import rewards
+
+    (tmp_path / "h.txt").write_text("\n".join(iu_findings[:6]) + "\n")
+    (tmp_path / "r.txt").write_text("\n".join(iu_findings[6:12]) + "\n")
+    out = tmp_path / "scores.jsonl"
+    out.write_text('{"index": 0, "from": "the last run"}\n')
+    real = rewards.build_from_config
+
+    class InterruptedAtSecondBatch:
+        def __init__(self, scorer):
+            self.name, self.scorer, self.batches = scorer.name, scorer, 0
+
+        def score(self, hyps, refs):
+            self.batches += 1
+            if self.batches == 2:
+                raise KeyboardInterrupt
+            return self.scorer.score(hyps, refs)
+
+    monkeypatch.setattr(rewards, "build_from_config", lambda config, metrics: {
+        name: InterruptedAtSecondBatch(scorer) for name, scorer in real(config, metrics).items()})
+    with pytest.raises(KeyboardInterrupt):
+        _score(tmp_path / "h.txt", tmp_path / "r.txt", out, "--batch-size", "2")
+    assert out.read_text() == '{"index": 0, "from": "the last run"}\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["h.txt", "r.txt", "scores.jsonl"]  # no temporary file
+
+
+def test_out_equal_to_hyps_scores_the_input_before_replacing_it(tmp_path, iu_findings):
+    """The input is read whole before --out is written, so --out == --hyps cannot destroy it first."""
+    hyps, refs = tmp_path / "h.txt", tmp_path / "r.txt"
+    hyps.write_text("\n".join(iu_findings[:5]) + "\n")
+    refs.write_text("\n".join(iu_findings[5:10]) + "\n")
+    assert _score(hyps, refs, tmp_path / "separate.jsonl") == 0
+    assert _score(hyps, refs, hyps) == 0
+    assert hyps.read_text() == (tmp_path / "separate.jsonl").read_text()
+    assert len(hyps.read_text().splitlines()) == 5
+
+
+def test_score_bad_out_fails_before_the_scorers_are_built(tmp_path, iu_findings, capsys, monkeypatch):
+    """A bad --out used to be found only after the scorers' models were loaded."""
+    import rewards
+
+    built = []
+    monkeypatch.setattr(rewards, "build_from_config", lambda *args: built.append(args))
+    (tmp_path / "h.txt").write_text(iu_findings[0] + "\n")
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    assert _score(tmp_path / "h.txt", tmp_path / "h.txt", taken / "scores.jsonl") == 1
+    assert capsys.readouterr().err == \
+        f"editgrpo score: error: {taken / 'scores.jsonl'}: {taken} exists and is not a directory\n"
+    (tmp_path / "folder").mkdir()
+    assert _score(tmp_path / "h.txt", tmp_path / "h.txt", tmp_path / "folder") == 1
+    assert capsys.readouterr().err == f"editgrpo score: error: {tmp_path / 'folder'}: Is a directory\n"
+    assert built == [] and taken.read_text() == "a file"

@@ -255,3 +255,71 @@ def test_score_command_real_backend(scorer_models_dir, tmp_path, iu_findings):
     for row in rows:
         assert row["clinical"] == pytest.approx(row["chexbert_micro_f1_14"] + row["radgraph_partial_f1"] + row["ratescore"])
     assert rows[0]["chexbert_micro_f1_14"] == 1.0  # identical texts, same labels
+
+
+def check_weights(models_dir, capsys) -> tuple[int, str, str]:
+    from swift_plugins.editgrpo.cli import main
+
+    code = main(["check-weights", "--models-dir", str(models_dir)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("config, needle", [
+    ("{not json", "config.json is not valid JSON"),
+    ('{"model": {"embedder": {}}}', "names no encoder (model.embedder.token_embedders.bert.model_name is missing"),
+    ('["radgraph"]', "names no encoder"),
+])
+def test_check_weights_reports_a_broken_radgraph_config(scorer_models_dir, tmp_path, capsys, config, needle):
+    copy = tmp_path / "models"
+    shutil.copytree(scorer_models_dir, copy)
+    (copy / "radgraph-xl" / "config.json").write_text(config)
+    code, out, err = check_weights(copy, capsys)
+    assert code == 1 and needle in out and "metric radgraph" in out
+    assert err.startswith("editgrpo check-weights: error: model files are missing") and "Traceback" not in out + err
+    with pytest.raises(ValueError, match="extract radgraph-xl.tar.gz again"):
+        ModelPaths.from_env(copy, environ={}).resolve_radgraph_encoder()
+
+
+def test_check_weights_names_every_missing_file(scorer_models_dir, tmp_path, capsys):
+    copy = tmp_path / "models"
+    shutil.copytree(scorer_models_dir, copy)
+    shutil.rmtree(copy / "radgraph-xl" / "vocabulary")
+    for relative in ("radgraph-xl/weights.th", "RaTE-NER-Deberta/config.json", "RaTE-NER-Deberta/model.safetensors",
+                     "BioLORD-2023-C/tokenizer.json", "BioLORD-2023-C/vocab.txt"):
+        (copy / relative).unlink(missing_ok=True)
+    code, out, _ = check_weights(copy, capsys)
+    assert code == 1
+    for needle in ("weights.th is missing", "vocabulary/ is missing", "RaTE-NER-Deberta/config.json is missing",
+                   f"no weights (model.safetensors or pytorch_model.bin) in {copy / 'RaTE-NER-Deberta'}",
+                   f"no tokenizer file (tokenizer.json or vocab.txt", "ok  chexbert"):
+        assert needle in out, needle
+
+
+def test_check_weights_hub_encoder_is_ok_only_when_cached(scorer_models_dir, tmp_path, capsys, monkeypatch):
+    """A hub id that is not on disk is something to download (exit 1), not "ok", whatever HF_HUB_OFFLINE says."""
+    import json
+
+    import huggingface_hub.constants
+
+    hub_id = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
+    copy = tmp_path / "models"
+    shutil.copytree(scorer_models_dir, copy)
+    config_path = copy / "radgraph-xl" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["embedder"]["token_embedders"]["bert"]["model_name"] = hub_id
+    config_path.write_text(json.dumps(config))
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    code, out, err = check_weights(copy, capsys)
+    assert code == 1 and "ok  radgraph  RadGraph encoder" not in out
+    assert f"hub radgraph  RadGraph encoder tokenizer/config ({hub_id}): {hub_id} is not on disk" in out
+    assert f"https://huggingface.co/{hub_id}" in out and "1 model(s) are not on disk" in err
+
+    snapshot = cache / f"models--{hub_id.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    shutil.copytree(copy / "bert-base-uncased", snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    code, out, _ = check_weights(copy, capsys)
+    assert code == 0 and f"ok  radgraph  RadGraph encoder tokenizer/config ({hub_id}): {hub_id}" in out

@@ -75,3 +75,43 @@ def test_only_the_composite_reports_components(rules_env, iu_findings):
     orm = EditGRPOCheXbert()
     orm(iu_findings[:2], solution=iu_findings[2:4])
     assert orm.last_components == {}
+
+
+def test_orms_take_swift_message_shapes(rules_env, iu_findings):
+    """A completion as a message, a message list (the assistant's reply) or multimodal parts is its text."""
+    from rewards.orms import EditGRPOClinical
+
+    report, prompt = iu_findings[30], "<image>Describe the findings. There is a large right pleural effusion."
+    shapes = [report, {"role": "assistant", "content": report}, {"content": report},
+              [{"role": "user", "content": prompt}, {"role": "assistant", "content": report}],
+              [{"role": "user", "content": [{"type": "image", "image": "x.png"}, {"type": "text", "text": prompt}]},
+               {"role": "assistant", "content": [{"type": "text", "text": report[:40]}, {"type": "text", "text": report[40:]}]}]]
+    values = EditGRPOClinical()(shapes, solution=[report] * len(shapes))
+    assert values == pytest.approx([values[0]] * len(shapes)) and values[0] == pytest.approx(3.0, abs=1e-6)
+
+
+def test_non_text_completions_score_zero_and_are_logged_once(rules_env, iu_findings, monkeypatch, caplog):
+    from rewards import orms
+
+    monkeypatch.setattr(orms, "_logged_types", set(), raising=False)
+    report, other = iu_findings[30], iu_findings[31]
+    junk = [123, True, float("nan"), None, {"content": 5}, {"text": report}, [[report]], [{"content": report}],
+            {"content": [{"type": "text", "text": 7}]}, {"content": [{"text": report}]}, {"role": "user", "content": report},
+            [{"role": "user", "content": report}], b"No effusion."]
+    completions = [report] + junk + [other]
+    clinical = orms.EditGRPOClinical()
+    with caplog.at_level("WARNING", logger="rewards.orms"):
+        values = clinical(completions, solution=[report] * len(completions))
+        clinical(completions, solution=[report] * len(completions))
+    assert len(values) == len(completions) and all(math.isfinite(v) for v in values)
+    assert values[1:-1] == [0.0] * len(junk)
+    assert values[0] == pytest.approx(3.0, abs=1e-6)  # the text entries keep their own rewards, in order
+    assert values[-1] == pytest.approx(orms.EditGRPOClinical()([other], solution=[report])[0])
+    assert all(column[1:-1] == [0.0] * len(junk) for column in clinical.last_components.values())
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rewards.orms"]
+    assert len(warnings) == 1 and "completion" in warnings[0]  # one line for the batch; the second call adds none
+    for name in ("int", "bool", "float", "NoneType", "dict", "list", "bytes"):
+        assert name in warnings[0]
+    with caplog.at_level("WARNING", logger="rewards.orms"):
+        assert orms.EditGRPOClinical()([report], solution=[42]) == [0.0]  # a gold that is not text: no reward either
+    assert "solution entries of type int" in caplog.records[-1].getMessage()

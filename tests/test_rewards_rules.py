@@ -97,3 +97,100 @@ def test_bad_inputs_stay_finite_and_aligned(scorers, iu_findings):
         result = scorer.score(hyps, refs)
         assert len(result.values) == len(hyps)
         assert all(math.isfinite(v) for v in result.values)
+
+
+# Text that says nothing about the chest: what a policy could drift to if the proxies paid for it.
+NON_CLINICAL_WORDS = ("banana", "keyboard", "sunshine", "window", "guitar", "river", "purple", "elephant", "coffee",
+                      "mountain", "paper", "yesterday", "bicycle", "orange", "happy", "music")
+JUNK = ["...", "!!! ??? ;;;", ". . . .", "?", "-", "\x00", "\x00\x01\x02", "   \t  ", "心脏大小正常，肺部清晰。",
+        "القلب طبيعي والرئتان صافيتان", "Сердце нормального размера.", "😀😀😀", "<|im_end|>", "lorem ipsum dolor sit amet",
+        " ".join(NON_CLINICAL_WORDS[:6]) + ".", ". ".join(NON_CLINICAL_WORDS) + "."]
+
+
+def random_words(seed: int, n: int = 12) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(rng.choice(NON_CLINICAL_WORDS, size=n)) + "."
+
+
+def parts(scorers, hyps, refs) -> dict[str, list[float]]:
+    return {metric: scorer.score(hyps, refs).values for metric, scorer in scorers.items()}
+
+
+def test_junk_scores_no_more_than_the_empty_report(scorers, iu_findings):
+    """Against normal and abnormal IU-XRay references, junk earns no part more than "" does (before: 1.5 vs 0.5)."""
+    junk = JUNK + [random_words(seed) for seed in range(8)]
+    for ref in iu_findings[:40:4]:
+        values = parts(scorers, ["", *junk], [ref] * (len(junk) + 1))
+        for metric, column in values.items():
+            assert max(column[1:]) <= column[0], (metric, ref)
+        totals = np.sum(list(values.values()), axis=0)
+        assert totals[1:].max() <= totals[0] <= 0.5
+    assert label_report("...").tolist() == label_report("banana keyboard.").tolist() == [BLANK] * len(CONDITIONS)
+    for statement in ("No acute cardiopulmonary abnormality.", "Clear lungs.", "Normal chest", "No active disease."):
+        assert label_report(statement)[CONDITIONS.index("No Finding")] == POSITIVE, statement
+
+
+def test_a_correct_positive_finding_beats_junk(scorers, iu_findings):
+    """The sentences of a real report that state its positive findings score above junk against it, and above junk
+    against a normal reference (where junk got 1.5 and such findings often less)."""
+    from templates.report import split_sentences
+
+    cases = []
+    for ref in iu_findings:
+        positive = [c for c, v in zip(CONDITIONS[:-1], label_report(ref)) if v == POSITIVE]
+        findings = [s for s in split_sentences(ref) if any(label_report(s)[CONDITIONS.index(c)] == POSITIVE for c in positive)]
+        if findings:
+            cases.append((" ".join(findings), ref))
+        if len(cases) == 40:
+            break
+    clinical = rewards.ClinicalScorer(scorers)
+    normal = iu_findings[0]
+    assert label_report(normal)[CONDITIONS.index("No Finding")] == POSITIVE
+    junk_on_normal = clinical.score(JUNK, [normal] * len(JUNK)).values
+    for finding, ref in cases:
+        finding_score, *junk_scores = clinical.score([finding, "", *JUNK], [ref] * (len(JUNK) + 2)).values
+        assert finding_score > max(junk_scores + junk_on_normal), (finding, ref)
+
+
+def test_proxies_stay_in_their_ranges(scorers, iu_reports):
+    """Every part in [0, 1] (RaTEScore's range; the lexicon RaTE proxy went down to -0.36), the sum in [0, 3]."""
+    texts = [t for row in iu_reports[:400] for t in (row["findings"], row["impression"]) if t.strip()]
+    rng = np.random.default_rng(0)
+    hyps, refs = list(rng.choice(texts, 1500)), list(rng.choice(texts, 1500))
+    values = parts(scorers, hyps, refs)
+    for metric, column in values.items():
+        assert 0.0 <= min(column) and max(column) <= 1.0, metric
+    assert 0.0 <= np.sum(list(values.values()), axis=0).min()
+
+
+def test_an_rl_step_on_the_proxies_does_not_favour_junk(scorers, iu_findings):
+    """The drift check as a property of the reward (a swift run on the random tiny policy would sample noise, not
+    reports, and say nothing about junk in a few steps): in GRPO groups of real IU-XRay completions for a real
+    reference (other reports, the reference missing a sentence) plus junk and "", every junk completion gets a
+    strictly lower reward, so a lower advantage, than the group's best real completion, and none above ""."""
+    from templates.report import split_sentences
+
+    rng = np.random.default_rng(3)
+    clinical = rewards.ClinicalScorer(scorers)
+    junk = JUNK + [random_words(seed) for seed in range(4)]
+    for index in rng.choice(len(iu_findings), 30, replace=False):
+        ref = iu_findings[index]
+        sentences = split_sentences(ref)
+        near_miss = " ".join(sentences[:-1]) if len(sentences) > 1 else ref
+        on_policy = [near_miss] + [iu_findings[i] for i in rng.choice(len(iu_findings), 5)]
+        group = on_policy + ["", *junk]
+        rewards_ = np.array(clinical.score(group, [ref] * len(group)).values)
+        advantages = rewards_ - rewards_.mean()
+        best, empty, worst_junk = advantages[:len(on_policy)].max(), advantages[len(on_policy)], advantages[len(on_policy) + 1:]
+        assert worst_junk.max() < best and worst_junk.max() <= empty, ref
+
+
+def test_negation_scope_is_linear_in_the_clause():
+    """A clause's cues are found once, not searched for around every mention: a 100k-character clause of 11k
+    mentions is labelled in seconds (~45 s when each mention searched the text before and after it)."""
+    import time
+
+    start = time.perf_counter()
+    labels = label_report("effusion " * 11_000)
+    assert time.perf_counter() - start < 10
+    assert labels[CONDITIONS.index("Pleural Effusion")] == POSITIVE

@@ -78,3 +78,10 @@ def test_normalised_text_is_its_sentences_joined(text):
     assert all(s == normalize(s) and s for s in sentences)
     assert split_sentences(join_report(sentences)) == [s if s.endswith((".", "!", "?")) or n == len(sentences) - 1
                                                        else s + "." for n, s in enumerate(sentences)]
+
+
+def test_lone_surrogates_become_replacement_characters():
+    """JSON may carry "\\ud800": a lone surrogate cannot be encoded (tokenizers raise), so analysis sees U+FFFD."""
+    text = "Heart normal. \ud800No effusion \udfff."
+    assert split_sentences(text) == ["Heart normal.", "\ufffdNo effusion \ufffd."]
+    assert normalize(text).encode("utf-8")

@@ -409,11 +409,7 @@ def _plot_metrics(report: Mapping[str, Any], path: Path) -> None:
         ax.bar([x + i * width for x in range(len(metrics))], means, width, yerr=errors, capsize=2, label=method)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(metrics))], metrics, rotation=15)
     ax.set_ylabel("mean over seeds (95 % CI)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path.with_name(path.name + ".tmp.png"), dpi=120)
-    plt.close(fig)
-    path.with_name(path.name + ".tmp.png").replace(path)
+    _save(plt, fig, ax, path)
 
 
 def _plot_curves(report: Mapping[str, Any], path: Path) -> None:
@@ -430,11 +426,17 @@ def _plot_curves(report: Mapping[str, Any], path: Path) -> None:
             ax.fill_between(xs, [s.ci_low for s in per_step], [s.ci_high for s in per_step], alpha=0.2)
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("on-policy reward (rules), mean and 95 % CI")
+    _save(plt, fig, ax, path)
+
+
+def _save(plt, fig, ax, path: Path) -> None:
+    """Legend, layout, and the PNG written under a temporary name, then renamed."""
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path.with_name(path.name + ".tmp.png"), dpi=120)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    path.with_name(path.name + ".tmp.png").replace(path)
+    tmp.replace(path)
 
 
 def profile(name: str, methods: str | None = None, seeds: str | None = None, **task_overrides) -> ArenaConfig:
