@@ -21,7 +21,7 @@ from typing import IO, Iterator
 from datasets_registry.records import ConversionError
 
 # Undecodable bytes (surrogateescape) and lone surrogates from JSON escapes: neither is text.
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff\ufffd]")  # lone surrogates, and U+FFFD: what they become after templates.report
 # Longest first: the UTF-32-LE mark starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                                         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))

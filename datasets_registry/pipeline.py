@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from templates.prompt import StudyImage, build_messages
 
@@ -23,6 +23,7 @@ from datasets_registry.jsonl import jsonl_writer
 from datasets_registry.records import SPLITS, ConversionError, LoadResult, SourceImage, SourceStudy, sorted_images
 
 OverMax = Literal["truncate", "drop"]
+OVER_MAX: tuple[str, ...] = get_args(OverMax)
 MAX_LISTED_MISSING = 20
 PLACEHOLDER_DIR = "placeholder_images"
 EIGHT_BIT_DIR = "images_8bit"  # out/images_8bit/<path below src>: 8-bit PNG copies of 16-bit images

@@ -9,7 +9,11 @@ import torch
 
 @pytest.fixture
 def rules_env(monkeypatch):
+    """The rules backend, and fresh process-wide scorers (earlier tests' calls must not pre-fill their caches)."""
+    import rewards.orms
+
     monkeypatch.setenv("EDITGRPO_REWARD_BACKEND", "rules")
+    monkeypatch.setattr(rewards.orms, "_scorers", {})
 
 
 def swift_reward_funcs(names):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from rewards.config import METRICS, REWARD_METRICS
 from swift_plugins.editgrpo.commands import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", help="root of the model dirs (default: $EDITGRPO_MODELS_DIR or ~/.cache/editgrpo/models)")
-    parser.add_argument("--metrics", nargs="+", default=["chexbert", "radgraph", "ratescore"],
-                        choices=["chexbert", "radgraph", "ratescore", "green"], help="which metrics to check (default: the reward's three)")
+    parser.add_argument("--metrics", nargs="+", default=list(REWARD_METRICS), choices=METRICS,
+                        help="which metrics to check (default: the reward's three)")
 
 
 def run(args: argparse.Namespace) -> int:

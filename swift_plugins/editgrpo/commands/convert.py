@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DATASETS = ("mimic-cxr", "rexgradient", "iu-xray", "padchest-gr")
+from datasets_registry.catalog import CONVERTERS
+from datasets_registry.pipeline import OVER_MAX
+
+DATASETS = tuple(CONVERTERS)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="images per sample, current + prior (default: 6 MIMIC/ReXGradient, 2 IU/PadChest)")
     parser.add_argument("--min-images", type=int, default=None,
                         help="current-study views a sample needs; fewer: skipped, counted (default: 2 IU-XRay, 1 otherwise)")
-    parser.add_argument("--over-max", choices=("truncate", "drop"), default=None,
+    parser.add_argument("--over-max", choices=OVER_MAX, default=None,
                         help="study with more views than --max-images: keep the first (frontal-first) views, "
                              "or drop it (default: drop for ReXGradient, truncate otherwise)")
     parser.add_argument("--no-priors", action="store_true", help="do not add prior-study images")

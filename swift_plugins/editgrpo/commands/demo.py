@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
+
 from swift_plugins.editgrpo.commands import UsageError
 
 PROFILE_ENV = "EDITGRPO_DEMO_PROFILE"
@@ -48,7 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="discard earlier stages in --out and start over")
     parser.add_argument("--heartbeat", type=float, default=15.0, help="seconds between progress lines")
     add_task_options(parser)
-    parser.add_argument("--edit-match", choices=("affinity", "paper"),
+    parser.add_argument("--edit-match", choices=MATCH_MODES,
                         help="entity matching of the EditGRPO run (EDITGRPO_MATCH; overrides the profile)")
 
 
