@@ -113,6 +113,8 @@ class RewardConfig:
         found = []
         if self.batch_size < 1:
             found.append(f"EDITGRPO_BATCH_SIZE={self.batch_size}: must be >= 1")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            found.append(f"EDITGRPO_DEVICE={self.device!r}: expected auto, cpu, mps, cuda or cuda:N")
         if self.cache_size < 0:
             found.append(f"EDITGRPO_REWARD_CACHE={self.cache_size}: must be >= 0")
         return found

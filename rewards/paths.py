@@ -70,10 +70,15 @@ def model_dir_missing(directory: Path, weights: bool = True) -> dict[str, list[s
     if weights:
         index = next((directory / name for name in INDEX_FILES if (directory / name).is_file()), None)
         if index is not None:
-            shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
-            absent = [shard for shard in shards if not (directory / shard).is_file()]
-            if absent:
-                missing["shards"] = absent
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+                shards = sorted(set(weight_map.values()))
+            except (ValueError, AttributeError, TypeError):  # not JSON, not an object, unhashable entries
+                missing["shards"] = [f"{index.name} (unreadable: re-download it)"]
+            else:
+                absent = [shard for shard in shards if not (directory / shard).is_file()]
+                if absent:
+                    missing["shards"] = absent
         elif not any((directory / name).is_file() for name in WEIGHT_FILES):
             missing["weights"] = list(WEIGHT_FILES)
     return missing

@@ -53,6 +53,7 @@ if [[ -e "$OUT" ]]; then
     exit 2
   fi
 fi
+rm -f "$SETTINGS"  # written last by record-infer: a stale one must never sit beside a new, partial result
 mkdir -p "$(dirname "$OUT")"
 
 ARGS=(

@@ -44,10 +44,11 @@ def test_run_settings_are_the_defaults(capsys, pair, monkeypatch):
 
 
 def test_demo_profile_choices_are_the_profiles():
-    from swift_plugins.editgrpo.commands.demo import PROFILE_NAMES
-    from swift_plugins.editgrpo.tiny.demo import PROFILES
+    from swift_plugins.editgrpo.commands import arena as arena_command, demo as demo_command
+    from swift_plugins.editgrpo.tiny import arena, demo
 
-    assert PROFILE_NAMES == tuple(PROFILES)
+    assert demo_command.PROFILE_NAMES == tuple(demo.PROFILES)
+    assert arena_command.PROFILE_NAMES == tuple(arena.PROFILES)
 
 
 def test_rule_options_reach_the_engine(capsys, iu_reports):

@@ -178,3 +178,11 @@ def test_models_dir_with_tilde_is_expanded(monkeypatch, tmp_path):
     assert RewardConfig.from_env({"EDITGRPO_MODELS_DIR": "~/models"}).expanded_models_dir == str(tmp_path / "models")
     with pytest.raises(EditGRPOConfigError, match="EDITGRPO_MODELS_DIR='~/elsewhere': directory does not exist"):
         EditGRPOConfig.from_env({"EDITGRPO_MODELS_DIR": "~/elsewhere"})
+
+
+def test_a_device_flag_is_checked_like_the_variable():
+    from rewards.config import RewardConfig
+
+    _, problems = RewardConfig.parse({}, device="gpu")
+    assert problems == ["EDITGRPO_DEVICE='gpu': expected auto, cpu, mps, cuda or cuda:N"]
+    assert RewardConfig.parse({}, device="cuda:1")[1] == []

@@ -44,6 +44,9 @@ def test_cli_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["arena", "--methods", "sft,nope", "--out", str(tmp_path / "a")])
     assert exit_info.value.code == 2 and "unknown methods ['nope']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["arena", "--jobs", "0", "--out", str(tmp_path / "a")])
+    assert exit_info.value.code == 2 and "--jobs must be >= 1" in capsys.readouterr().err
     foreign = tmp_path / "thesis"
     foreign.mkdir()
     (foreign / "chapter.tex").write_text("precious")

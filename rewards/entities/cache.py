@@ -4,7 +4,7 @@
   epochs (LRU, `max_references` entries).
 * Rollout side: identical rollouts (common late in training) are analysed once per call.
 
-Texts are keyed by `sentences.sentence_key`, which fixes both the normalised text and the
+Texts are keyed by `templates.report.sentence_key`, which fixes both the normalised text and the
 sentences, so two texts with the same key have the same analysis.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """EditGRPO for ms-swift.
 
-Importing this package is cheap and touches no swift/transformers code: the pure algorithm
-modules (sentences, entities, matching, edits, selection, advantage) are used by rewards and
-evaluation too. `register()` wires everything into swift; `plugin.py` calls it.
+The composition root (README "Layout"): it imports `templates`, `datasets_registry` and
+`rewards`, never the other way round. Importing this package is cheap and touches no
+swift/transformers code; `register()` wires everything into swift; `plugin.py` calls it.
 """
 from __future__ import annotations
 

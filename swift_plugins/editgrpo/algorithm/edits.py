@@ -169,6 +169,8 @@ def edit_report(
         if guard is None:
             return unchanged
         ops.append(guard)
+    if not ops:  # re-joining alone (end marks added) is not an edit
+        return unchanged
     sentences = tuple(state.sentences())
     text = join_report(sentences)
     if text == gen.text:

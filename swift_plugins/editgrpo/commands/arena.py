@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         for method in METHODS.values():
             print(f"{method.name:24} {method.description}")
         return 0
+    if args.jobs < 1 or not args.heartbeat > 0:
+        raise UsageError(f"--jobs must be >= 1 and --heartbeat > 0, got {args.jobs} and {args.heartbeat}")
     try:
         config = profile(args.profile, methods=args.methods, seeds=args.seeds, **task_overrides(args))
     except ArenaError as error:
