@@ -16,7 +16,7 @@ import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 import jsonlines
 
@@ -85,6 +85,20 @@ def jsonl_writer(path: str | Path) -> Iterator[jsonlines.Writer]:
     """A jsonlines.Writer (`.write(row)`, `.write_all(rows)`) whose rows replace `path` when the
     block ends normally; on an exception the temporary file is removed and `path` is untouched.
     The parent directory must exist."""
+    with atomic_text(path) as handle, jsonlines.Writer(handle, dumps=_dumps) as writer:
+        yield writer
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """`path` replaced by `text` all at once (see `atomic_text`): never a half-written file."""
+    with atomic_text(path) as handle:
+        handle.write(text)
+
+
+@contextmanager
+def atomic_text(path: str | Path) -> Iterator[IO[str]]:
+    """A UTF-8 text handle on a temporary file beside `path` that replaces `path` when the block
+    ends normally; on an exception the temporary file is removed and `path` is untouched."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
@@ -94,8 +108,8 @@ def jsonl_writer(path: str | Path) -> Iterator[jsonlines.Writer]:
     except OSError as error:  # e.g. no such directory, not writable: name the target, not the temporary file
         raise type(error)(error.errno, error.strerror, str(path)) from None
     try:
-        with handle, jsonlines.Writer(handle, dumps=_dumps) as writer:
-            yield writer
+        with handle:
+            yield handle
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

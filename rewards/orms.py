@@ -26,7 +26,7 @@ import re
 import threading
 from typing import Any, Sequence
 
-from rewards import CLINICAL_KEY, OUTPUT_KEYS, REWARD_METRICS, ClinicalScorer, RewardConfig, build_from_config
+from rewards import REWARD_METRICS, ClinicalScorer, RewardConfig, build_from_config
 from rewards.base import Scorer, finite
 
 _lock = threading.Lock()
@@ -165,7 +165,6 @@ ORMS: dict[str, type] = {
     "editgrpo_ratescore": EditGRPORaTEScore,
     "editgrpo_clinical": EditGRPOClinical,
 }
-COMPONENT_KEYS: tuple[str, ...] = tuple(OUTPUT_KEYS[m] for m in REWARD_METRICS) + (CLINICAL_KEY,)
 
 
 def register_orms() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from datasets_registry.jsonl import JsonlError, iter_jsonl, read_jsonl, write_jsonl
+from datasets_registry.jsonl import JsonlError, iter_jsonl, read_jsonl, write_jsonl, write_text_atomic
 from templates.report import normalize
 
 
@@ -235,7 +235,5 @@ def record_inference(result_path: str | Path, data_path: str | Path, decoding: M
                 "transformers": installed("transformers"),
                 "dataset_columns": not_attached or f"attached by row position: {', '.join(DATASET_COLUMNS)}"}
     path = settings_path(result_path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
     return settings, path

@@ -5,7 +5,7 @@ import re
 from typing import Callable
 
 from swift_plugins.editgrpo.evaluation.lexical import tokenize
-from templates.report import join_sentences, normalize, split_sentences
+from templates.report import END_MARKS, join_sentences, normalize, split_sentences
 
 _INDICATION_RE = re.compile(r"\bindication:", re.IGNORECASE)
 NEAR_DUPLICATE_JACCARD = 0.8
@@ -41,7 +41,7 @@ def clean_reference_style(text: str) -> str:
         words = frozenset(tokens)
         if any(_near_duplicate(words, other) for other in kept_words):
             continue
-        kept.append(sentence if sentence[-1] in ".!?" else sentence + ".")
+        kept.append(sentence if sentence.endswith(END_MARKS) else sentence + ".")
         kept_words.append(words)
     return join_sentences(kept)
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from datasets_registry.jsonl import read_jsonl, write_jsonl
+from datasets_registry.jsonl import read_jsonl, write_jsonl, write_text_atomic
 from swift_plugins.editgrpo.evaluation.stats import paired_difference, summarize
 from swift_plugins.editgrpo.tiny import demo
 from swift_plugins.editgrpo.tiny import stages as stages_lib
@@ -362,7 +362,7 @@ def write_outputs(out: Path, report: Mapping[str, Any]) -> None:
     import csv
     import io
 
-    _atomic(out / "arena.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out / "arena.json", json.dumps(report, indent=2) + "\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["method", "metric", "n", "mean", "sd", "ci_low", "ci_high", "diff_mean", "diff_ci_low",
@@ -374,16 +374,10 @@ def write_outputs(out: Path, report: Mapping[str, Any]) -> None:
             s, d = entry[metric]["summary"], entry[metric].get("vs_baseline") or {}
             writer.writerow([method, metric, s["n"], s["mean"], s["sd"], s["ci_low"], s["ci_high"],
                              d.get("mean"), d.get("ci_low"), d.get("ci_high"), d.get("p_value")])
-    _atomic(out / "arena.csv", buffer.getvalue())
-    _atomic(out / "arena.md", "# Arena (offline rules proxies)\n\n" + markdown(report) + "\n")
+    write_text_atomic(out / "arena.csv", buffer.getvalue())
+    write_text_atomic(out / "arena.md", "# Arena (offline rules proxies)\n\n" + markdown(report) + "\n")
     _plot_metrics(report, out / "arena.png")
     _plot_curves(report, out / "reward_curves.png")
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _pyplot():
