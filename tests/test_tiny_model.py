@@ -1,11 +1,11 @@
-"""The tiny Qwen2.5-VL checkpoint: Qwen's special ids, a radiology BPE, and swift can load and encode it."""
+"""The tiny Qwen2.5-VL checkpoint: a radiology BPE, Qwen's special tokens after it, and swift can load and encode it."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from swift_plugins.editgrpo.tiny.model import BPE_VOCAB_SIZE, FIRST_SPECIAL_ID, MODEL_VOCAB_SIZE, QWEN_SPECIAL_TOKENS
+from swift_plugins.editgrpo.tiny.model import BPE_VOCAB_SIZE, QWEN_SPECIAL_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -15,29 +15,28 @@ def tokenizer(tiny_model_dir):
     return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
-def test_special_tokens_sit_on_qwen_ids(tokenizer):
+def test_special_tokens_follow_the_bpe_in_qwen_order(tokenizer):
+    n_bpe = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=False)
+    assert 1000 < n_bpe <= BPE_VOCAB_SIZE
     ids = tokenizer.convert_tokens_to_ids(list(QWEN_SPECIAL_TOKENS))
-    assert ids == list(range(FIRST_SPECIAL_ID, FIRST_SPECIAL_ID + 22))
-    assert tokenizer.convert_tokens_to_ids("<|im_end|>") == 151645
-    assert tokenizer.convert_tokens_to_ids("<|vision_start|>") == 151652
-    assert tokenizer.convert_tokens_to_ids("<|image_pad|>") == 151655
+    assert ids == list(range(n_bpe, n_bpe + 22))
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
-    assert len(tokenizer) == FIRST_SPECIAL_ID + len(QWEN_SPECIAL_TOKENS)
+    assert len(tokenizer) == n_bpe + len(QWEN_SPECIAL_TOKENS)
 
 
 def test_radiology_text_round_trips_in_few_tokens(tokenizer, iu_findings):
     for report in iu_findings[:200]:
         ids = tokenizer(report, add_special_tokens=False)["input_ids"]
         assert tokenizer.decode(ids) == report
-        assert max(ids) < FIRST_SPECIAL_ID
+        assert max(ids) < tokenizer.convert_tokens_to_ids("<|endoftext|>")
     # trained on radiology text: common findings words are single tokens, reports compress well
     words = "The heart is normal in size. No pleural effusion or pneumothorax."
     assert len(tokenizer(words, add_special_tokens=False)["input_ids"]) <= 14
     # special tokens inside text are recognised, not split
-    assert tokenizer("<|im_start|>user\nhi<|im_end|>")["input_ids"][0] == 151644
+    assert tokenizer("<|im_start|>user\nhi<|im_end|>")["input_ids"][0] == tokenizer.convert_tokens_to_ids("<|im_start|>")
 
 
-def test_model_config_is_tiny_qwen2_5_vl(tiny_model_dir):
+def test_model_config_is_tiny_qwen2_5_vl(tiny_model_dir, tokenizer):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     text, vision = config["text_config"], config["vision_config"]
     assert config["model_type"] == "qwen2_5_vl"
@@ -45,15 +44,18 @@ def test_model_config_is_tiny_qwen2_5_vl(tiny_model_dir):
     head_dim = text["hidden_size"] // text["num_attention_heads"]
     assert sum(text["rope_parameters"]["mrope_section"]) == head_dim // 2
     assert (vision["depth"], vision["hidden_size"], vision["out_hidden_size"]) == (2, 32, 64)
-    assert text["vocab_size"] == MODEL_VOCAB_SIZE
-    assert config["image_token_id"] == 151655
+    assert text["vocab_size"] == len(tokenizer) < 5000  # its own vocabulary, not Qwen's 151,936 rows
+    for key, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+                       ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")):
+        assert config[key] == tokenizer.convert_tokens_to_ids(token)
+    assert text["eos_token_id"] == tokenizer.convert_tokens_to_ids("<|im_end|>")
     processor = json.loads((tiny_model_dir / "processor_config.json").read_text())["image_processor"]
     assert (processor["patch_size"], processor["merge_size"]) == (14, 2)
-    assert (tiny_model_dir / "model.safetensors").stat().st_size < 100e6
+    assert (tiny_model_dir / "model.safetensors").stat().st_size < 5e6
 
 
 def test_random_model_samples_radiology_subwords(tiny_model_dir, tokenizer):
-    """The shaped output layer: sampled ids are BPE sub-words or <|im_end|>, never filler ids."""
+    """The shaped output layer: sampled ids are BPE sub-words or <|im_end|>, never other special ids."""
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -67,24 +69,28 @@ def test_random_model_samples_radiology_subwords(tiny_model_dir, tokenizer):
     torch.manual_seed(0)
     out = model.generate(**prompt, do_sample=True, temperature=1.0, max_new_tokens=24, num_return_sequences=4)
     generated = out[:, prompt["input_ids"].shape[1] :]
-    real_vocab = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=False)
-    assert real_vocab == FIRST_SPECIAL_ID
-    allowed = (generated < BPE_VOCAB_SIZE) | (generated == 151645) | (generated == 151643)
+    n_bpe = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=False)
+    stops = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    allowed = (generated < n_bpe) | (generated == stops[0]) | (generated == stops[1])
     assert bool(allowed.all()), generated
     assert len({tuple(row.tolist()) for row in generated}) == 4  # sampling is not degenerate
 
 
-def test_swift_loads_and_encodes_with_qwen2_5_vl_template(tiny_model_dir, tmp_path, monkeypatch):
+def test_swift_loads_and_encodes_with_the_cxr_template(tiny_model_dir, tokenizer, tmp_path, monkeypatch):
+    """The CXR template reads the media ids from the tokenizer; swift's stock one would emit 151655."""
     import numpy as np
     from PIL import Image
     from swift.model import get_model_processor
     from swift.template import get_template
 
+    from templates import CXR_TEMPLATE, register_templates
+
     monkeypatch.setenv("MAX_PIXELS", "12544")
     image = tmp_path / "frontal.png"
     Image.fromarray((np.random.default_rng(0).random((112, 112, 3)) * 255).astype("uint8")).save(image)
     _, processor = get_model_processor(str(tiny_model_dir), load_model=False)
-    template = get_template(processor, template_type="qwen2_5_vl")
+    register_templates()
+    template = get_template(processor, template_type=CXR_TEMPLATE)
     encoded = template.encode(
         {
             "messages": [
@@ -95,8 +101,9 @@ def test_swift_loads_and_encodes_with_qwen2_5_vl_template(tiny_model_dir, tmp_pa
         }
     )
     ids = encoded["input_ids"]
-    assert ids.count(151655) == 16  # 112x112 image -> 8x8 patches -> 16 merged visual tokens
-    assert 151652 in ids and 151645 in ids
+    image_pad, vision_start, im_end = tokenizer.convert_tokens_to_ids(["<|image_pad|>", "<|vision_start|>", "<|im_end|>"])
+    assert ids.count(image_pad) == 16  # 112x112 image -> 8x8 patches -> 16 merged visual tokens
+    assert vision_start in ids and im_end in ids and max(ids) < len(tokenizer)
 
 
 def test_cli_builds_with_extra_corpus(tmp_path):

@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 from datasets_registry.iu_xray import read_report_rows
 from datasets_registry.jsonl import read_jsonl, write_jsonl
 from swift_plugins.editgrpo import REPO_ROOT
+from templates import CXR_TEMPLATE
 
 PLUGIN = REPO_ROOT / "swift_plugins" / "editgrpo" / "plugin.py"
 IMAGE_SIZE = 56  # 4x4 patches -> 4 visual tokens per view (fast on CPU)
@@ -103,7 +104,7 @@ def grpo_args(
     max_steps: int,
     nproc: int = 1,
     reward_funcs: Sequence[str] = ("editgrpo_clinical",),
-    template: str = "qwen2_5_vl",
+    template: str = CXR_TEMPLATE,
 ) -> list[str]:
     """GRPO arguments: `prompts_per_step` groups of `num_generations` per optimizer step, split over ranks."""
     rollouts = prompts_per_step * num_generations
