@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-from templates.prompt import StudyImage, build_messages
+from templates.prompt import StudyImage, build_messages, build_teacher_prompt
 
 from datasets_registry.io import has_bad_bytes, is_high_bit_depth, write_8bit_copy, write_placeholder_image
 from datasets_registry.jsonl import jsonl_writer
@@ -192,12 +192,14 @@ class _ImageResolver:
 def _row(study: SourceStudy, current: list[SourceImage], prior: SourceStudy | None,
          prior_images: list[SourceImage]) -> dict:
     """One jsonl row. Absent text is "" rather than null: HF's json loader fixes a column's type
-    from the first block of a file, so a column that starts null and holds text later cannot load."""
+    from the first block of a file, so a column that starts null and holds text later cannot load.
+    `teacher_prompt` is the privileged prompt of swift's gold-guided peers (templates.prompt)."""
     images = [StudyImage(str(i.path), i.view) for i in current]
     images += [StudyImage(str(i.path), i.view, prior=True) for i in prior_images]
     context = {"indication": study.indication, "technique": study.technique, "comparison": study.comparison}
     return {
         "messages": build_messages(images, study.findings, **context),
+        "teacher_prompt": build_teacher_prompt(images, study.findings, **context),
         "images": [image.path for image in images],
         "solution": study.findings,
         "study_id": study.study_id,

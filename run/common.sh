@@ -14,6 +14,9 @@ EDITGRPO_PLUGIN="$REPO_ROOT/swift_plugins/editgrpo/plugin.py"
 if [[ -z "${SWIFT:-}" ]]; then
     if [[ -x "$REPO_ROOT/.venv/bin/swift" ]]; then SWIFT="$REPO_ROOT/.venv/bin/swift"; else SWIFT=swift; fi
 fi
+if [[ -z "${PYTHON:-}" ]]; then   # the project's own helpers (run/peers.sh)
+    if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
 
 # ---- data set presets (docs/algorithm.md §8) ------------------------------------------------
 # DATASET is the `editgrpo convert` name; the converted files live in

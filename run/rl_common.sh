@@ -1,13 +1,15 @@
-# Stage 2, shared by run/editgrpo.sh and run/grpo_baseline.sh (sourced, never executed): `swift
-# rlhf --rlhf_type grpo` through the EditGRPO plugin with the paper's hyper-parameters
-# (docs/algorithm.md §6). The two recipes differ only in EDITGRPO_EDITS, so a comparison
-# changes nothing but the edits.
+# Stage 2, shared by run/editgrpo.sh, run/grpo_baseline.sh and run/peers.sh (sourced, never
+# executed): `swift rlhf --rlhf_type grpo` through the EditGRPO plugin with the paper's
+# hyper-parameters (docs/algorithm.md §6). The recipes differ only in EDITGRPO_EDITS and, for the
+# gold-guided peers, the peer's own flags (run_peer), so a comparison changes nothing else.
 #
 #   paper: 32 prompts/step, G = 5, temperature 1.0, lr 1e-6 constant, weight decay 0.01, KL beta
 #   0.01 (k3, in the loss), clip eps 0.2, one optimizer step per rollout batch, Dr.GRPO advantage
 #   and loss (--advantage_estimator grpo --scale_rewards none --loss_type dr_grpo), reward
 #   editgrpo_clinical (RadGraph-F1 + CheXbert micro-F1-14 + RaTEScore), max pixels 401,408 /
-#   min 262,144, frozen vision tower, bf16, vLLM colocated with the trainer.
+#   min 262,144, frozen vision tower, bf16, vLLM colocated with the trainer. No teacher term
+#   (--teacher_kl_coef 0): the converted rows carry a `teacher_prompt` column, which alone would
+#   make ms-swift add OPD-RL's teacher signal (coefficient 1.0 by default) to every run.
 #
 # Environment (defaults in brackets): SFT_CHECKPOINT [latest checkpoint-* of $OUTPUT_ROOT/sft],
 # OUTPUT_DIR [$OUTPUT_ROOT/<recipe>], TRAIN_DATASET, NUM_GENERATIONS [5], PROMPTS_PER_STEP [32],
@@ -69,6 +71,7 @@ run_rl() {
         --loss_type dr_grpo \
         --beta "${BETA:-0.01}" \
         --epsilon 0.2 \
+        --teacher_kl_coef 0 \
         "${max_steps[@]}" \
         "${rollout_args[@]}" \
         --log_completions true \
@@ -79,4 +82,23 @@ run_rl() {
         --add_version false \
         "${TRAIN_COMMON_ARGS[@]}" \
         "$@"
+}
+
+# run_peer METHOD [FLAGS...]: a gold-guided peer (README "Gold-guided peers"): the paper's settings
+# above, the edits switch and the peer's own flags from swift_plugins/editgrpo/peers.py (one place,
+# also read by the arena), then FLAGS. Refused before any model loads: an unknown METHOD, a
+# combination ms-swift rejects or would half-ignore, and training rows without `teacher_prompt`
+# for a peer that reads it (the data check is skipped under DRY_RUN).
+run_peer() {
+    local method=$1
+    shift
+    local settings
+    local check=()
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then check=(--no-data-check); fi
+    settings="$(cd "$REPO_ROOT" && "$PYTHON" -m swift_plugins.editgrpo.peers "$method" --dataset "$TRAIN_DATASET" "${check[@]}")" \
+        || exit 2
+    local lines
+    mapfile -t lines <<< "$settings"
+    export EDITGRPO_EDITS="${lines[0]}"
+    run_rl "${method//+/_}" "${lines[@]:1}" "$@"
 }

@@ -2,6 +2,12 @@
 
 Images come first (one `<image>` tag each), then a role line, a line naming every image in
 order (current/prior study and view), the instruction, and INDICATION/TECHNIQUE/COMPARISON.
+
+The teacher prompt (`build_teacher_prompt`, the rows' `teacher_prompt` column) is what ms-swift's
+gold-guided peers (RLSD, SDAR, OPD-RL) show the policy as its privileged self: swift puts it in
+place of the last user message and keeps the row's images (`OnPolicySample.build_teacher_view`),
+so it is the student prompt verbatim, same `<image>` tags and context, followed by the gold
+FINDINGS and an instruction to write the report.
 """
 from __future__ import annotations
 
@@ -15,6 +21,11 @@ INSTRUCTION = (
 )
 PRIOR_INSTRUCTION = " Use the prior study for comparison where relevant."
 UNKNOWN_VIEW = "UNKNOWN"  # view label when a data set does not record the projection
+GOLD_HEADER = "REFERENCE FINDINGS (written by the radiologist who read this study):"
+TEACHER_INSTRUCTION = (
+    "Using the images and the reference findings above, write the FINDINGS of the current study "
+    "in the style of a radiology report."
+)
 
 
 @dataclass(frozen=True)
@@ -60,3 +71,15 @@ def build_messages(images: Sequence[StudyImage], findings: str | None, **context
     if findings is not None:
         messages.append({"role": "assistant", "content": findings})
     return messages
+
+
+def build_teacher_prompt(images: Sequence[StudyImage], findings: str, **context: str | None) -> str:
+    """The student prompt plus the gold FINDINGS as privileged context (swift's `teacher_prompt` column).
+
+    swift swaps the whole user message and keeps the images, so the image tags must be the student's
+    (a tag inside the report would shift every image after it: refused)."""
+    if not findings or not findings.strip():
+        raise ValueError("a teacher prompt needs the gold findings")
+    if IMAGE_TAG in findings:
+        raise ValueError(f"the gold findings contain the image tag {IMAGE_TAG!r}")
+    return "\n".join([build_prompt(images, **context), GOLD_HEADER, findings.strip(), TEACHER_INSTRUCTION])

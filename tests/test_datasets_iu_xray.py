@@ -47,6 +47,9 @@ def test_real_csvs_convert_completely(real_conversion, iu_reports):
         assert all(isinstance(row[key], str) for key in ("indication", "technique", "comparison", "prior_study_id"))
         assert row["views"][0] == "FRONTAL" or "FRONTAL" not in row["views"]
         assert row["messages"][0]["content"].count("<image>") == len(row["images"])
+        # the gold-guided peers' privileged prompt: the student's, then the gold findings
+        assert row["teacher_prompt"].startswith(row["messages"][0]["content"] + "\n")
+        assert row["teacher_prompt"].count("<image>") == len(row["images"]) and row["solution"] in row["teacher_prompt"]
         assert all(Path(p).is_file() for p in row["images"])
     # Studies with 3+ images keep a frontal + lateral pair.
     big = [row for row in rows if projections[row["study_id"]] > 2]

@@ -176,7 +176,7 @@ def test_every_finding_occurs_both_ways(studies):
 
 CONTRACT_KEYS = {
     "messages", "images", "solution", "study_id", "subject_id", "split", "views",
-    "prior_study_id", "indication", "technique", "comparison",
+    "prior_study_id", "indication", "technique", "comparison", "teacher_prompt",
 }
 
 
@@ -193,6 +193,7 @@ def test_generate_writes_the_sample_format(tmp_path):
         user, assistant = row["messages"]
         assert user["content"].count(IMAGE_TAG) == len(row["images"]) == 2
         assert assistant == {"role": "assistant", "content": row["solution"]}
+        assert row["teacher_prompt"].startswith(user["content"] + "\n") and row["solution"] in row["teacher_prompt"]
         assert row["views"] == ["PA", "LATERAL"]
         assert all(Path(p).is_absolute() and Path(p).is_file() for p in row["images"])
     assert {r["split"] for r in train} == {"train"} and {r["split"] for r in test} == {"test"}

@@ -299,3 +299,109 @@ def test_paper_pipeline_chains_the_stages(swift_parsers):
     (evaluate,) = [c for c in lines if c.program == "bash" and c.args[0].endswith("evaluate.sh")]
     args = build_parser().parse_args(["eval", *evaluate.args[1:]])
     assert args.names == "sft,editgrpo,drgrpo" and len(args.results) == 3
+
+
+# ----------------------------------------------------------------------------- gold-guided peers (run/peers.sh)
+
+@pytest.mark.parametrize("method", ["rlsd", "sdar", "opd", "chord", "editgrpo+rlsd", "editgrpo+chord"])
+def test_peer_recipes_add_only_their_flags_to_the_paper_settings(swift_parsers, method):
+    from swift_plugins.editgrpo.peers import PEER_FLAGS, PEER_METHODS, resolve_method, teacher_signal
+
+    assert method in PEER_METHODS
+    (peer,) = dry_run("peers.sh", METHOD=method, DATASET="mimic-cxr", NPROC_PER_NODE="8")
+    (base,) = dry_run("editgrpo.sh" if method.startswith("editgrpo+") else "grpo_baseline.sh",
+                      DATASET="mimic-cxr", NPROC_PER_NODE="8")
+    ns = validate_swift(swift_parsers, peer)
+    run = resolve_method(method, "mimic_cxr_editgrpo")
+    assert peer.env["EDITGRPO_EDITS"] == ("on" if method.startswith("editgrpo+") else "off") == base.env["EDITGRPO_EDITS"]
+    assert _without_output_dir(peer) == _without_output_dir(base) + list(run.flags)  # the paper's settings, then the peer's
+    assert peer.flag("output_dir").endswith("/" + method.replace("+", "_"))
+    mechanism = method.removeprefix("editgrpo+")
+    assert list(run.flags[:len(PEER_FLAGS[mechanism])]) == list(PEER_FLAGS[mechanism])
+    assert teacher_signal(ns) == (None if mechanism == "chord" else mechanism)  # what the plugin's preflight reads
+    if mechanism == "rlsd":
+        assert (ns.advantage_reweight, ns.rlsd_lambda, ns.rlsd_reweight_clip_range) == ("rlsd", 0.5, 0.2)
+    elif mechanism == "sdar":
+        assert (ns.sdar_loss_coef, ns.sdar_gate_beta, ns.advantage_reweight) == (0.1, 5.0, None)
+    elif mechanism == "opd":
+        assert ns.teacher_kl_coef == 1.0
+    else:
+        assert ns.chord_sft_dataset == ["mimic_cxr_editgrpo"] == [ns.dataset[0]]  # SFT on the run's gold reports
+        assert (ns.chord_sft_per_device_train_batch_size, ns.chord_mu_warmup_steps, ns.chord_mu_decay_steps,
+                ns.chord_mu_peak, ns.chord_mu_valley) == (1, 0, 200, 0.9, 0.05)
+    if mechanism != "opd":
+        assert ns.teacher_kl_coef == 0  # the teacher_prompt column must not add OPD-RL's term
+
+
+def test_paper_runs_switch_swifts_opd_term_off(swift_parsers):
+    """The converted rows carry `teacher_prompt`; at swift's default teacher_kl_coef (1.0) that alone is OPD-RL."""
+    for script in ("editgrpo.sh", "grpo_baseline.sh"):
+        (command,) = dry_run(script)
+        assert validate_swift(swift_parsers, command).teacher_kl_coef == 0
+
+
+def test_peer_flags_pass_swifts_own_checks(swift_parsers):
+    """Beyond parsing: each peer's values pass ms-swift's own validators (RLHFArguments._check_rlsd/_check_sdar),
+    and the refusal `run/peers.sh` cites for RLSD + SDAR is swift's."""
+    from types import SimpleNamespace
+
+    from swift.arguments import RLHFArguments
+
+    def checked(method: str, *extra: str) -> None:
+        (command,) = dry_run("peers.sh", *extra, METHOD=method)
+        ns = validate_swift(swift_parsers, command)
+        ns.loss_type = ns.loss_type[0] if isinstance(ns.loss_type, list) else ns.loss_type  # as __post_init__ does
+        for check in (RLHFArguments._check_rlsd, RLHFArguments._check_sdar):
+            check(SimpleNamespace(**vars(ns)))
+
+    for method in ("rlsd", "sdar", "opd", "chord", "editgrpo+rlsd", "editgrpo+chord"):
+        checked(method)
+    with pytest.raises(ValueError, match="cannot be combined with advantage_reweight=rlsd"):
+        checked("rlsd", "--sdar_loss_coef", "0.1")
+
+
+@pytest.mark.parametrize("method, message", [
+    ("rlsd+sdar", "ms-swift refuses it"),
+    ("sdar+opd", "would ignore the OPD-RL term"),
+    ("editgrpo+rlsd+opd", "would ignore the OPD-RL term"),
+    ("grpo", "want '+'-joined parts"),
+    ("editgrpo", "names no peer"),
+    ("rlsd+rlsd", "each once"),
+])
+def test_peer_recipe_refuses_before_any_model_loads(method, message):
+    result = subprocess.run(["bash", str(RUN / "peers.sh")], env=recipe_env(DRY_RUN="1", METHOD=method),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "swift rlhf" not in result.stdout
+
+
+def test_peer_recipe_needs_a_method():
+    result = subprocess.run(["bash", str(RUN / "peers.sh")], env=recipe_env(DRY_RUN="1"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "set METHOD" in result.stderr
+
+
+def test_teacher_peer_on_data_without_teacher_prompt_stops_before_swift(tmp_path):
+    """Old converted files (no `teacher_prompt`): the recipe names the column and `editgrpo convert`, and
+    swift is never started; CHORD does not read the column and runs."""
+    swift, record = stand_in(tmp_path, "swift")
+    old = tmp_path / "data" / "iu_xray"
+    old.mkdir(parents=True)
+    rows = [{"messages": [{"role": "user", "content": "<image><image>x"}, {"role": "assistant", "content": "y"}],
+             "images": ["/a.png", "/b.png"], "solution": "y"}] * 3
+    (old / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    checkpoint = tmp_path / "sft" / "checkpoint-1"
+    checkpoint.mkdir(parents=True)
+    env = {"SWIFT": str(swift), "DATASET": "iu-xray", "EDITGRPO_DATA_DIR": str(tmp_path / "data"),
+           "SFT_CHECKPOINT": str(checkpoint), "OUTPUT_DIR": str(tmp_path / "out")}
+    for method in ("rlsd", "opd", "editgrpo+rlsd"):
+        result = subprocess.run(["bash", str(RUN / "peers.sh")], env=recipe_env(METHOD=method, **env),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "`teacher_prompt` column" in result.stderr and "editgrpo convert" in result.stderr
+        assert str(old / "train.jsonl") in result.stderr
+    assert not record.exists()
+    result = subprocess.run(["bash", str(RUN / "peers.sh")], env=recipe_env(METHOD="chord", **env),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (argv,) = recorded(record)
+    assert argv[argv.index("--chord_sft_dataset") + 1] == "iu_xray_editgrpo"

@@ -18,7 +18,6 @@ from datasets_registry.iu_xray import BUNDLED_DIR as IU_XRAY_DIR
 from swift_plugins.editgrpo import REPO_ROOT
 from test_datasets_mimic_cxr import Study, _report, write_mimic
 
-IMAGE_PAD, VISION_START = 151655, 151652
 MAX_PIXELS = "12544"
 
 
@@ -45,7 +44,7 @@ def test_registration_is_idempotent_and_makes_the_template():
 
     assert register_templates() == [CXR_TEMPLATE] == register_templates()
     meta = TEMPLATE_MAPPING[CXR_TEMPLATE]
-    assert meta.template_cls is Qwen2_5VLTemplate and meta.default_system is None
+    assert issubclass(meta.template_cls, Qwen2_5VLTemplate) and meta.default_system is None
     names = register_datasets()
     assert register_datasets() == names
     assert set(names) == {"mimic_cxr_editgrpo", "rexgradient_editgrpo", "iu_xray_editgrpo",
@@ -85,6 +84,7 @@ def test_rows_encode_with_the_right_number_of_image_tokens(data_dir, dataset_dir
     _, processor = get_model_processor(str(tiny_model_dir), load_model=False)
     template = get_template(processor, template_type=CXR_TEMPLATE)
     template.set_mode("train")
+    image_pad, vision_start = processor.tokenizer.convert_tokens_to_ids(["<|image_pad|>", "<|vision_start|>"])
     rows = [row for split in ("train", "test") for row in _rows(data_dir / dataset_dir / f"{split}.jsonl")][:12]
     sizes = {len(row["images"]) for row in rows}
     assert sizes == {2} if dataset_dir == "iu_xray" else sizes >= {2, 3}  # IU-XRay: two views; MIMIC: with priors
@@ -96,11 +96,11 @@ def test_rows_encode_with_the_right_number_of_image_tokens(data_dir, dataset_dir
             width, height = Image.open(path).size
             h, w = smart_resize(height, width, factor=28, min_pixels=4 * 28 * 28, max_pixels=int(MAX_PIXELS))
             expected += (h // 28) * (w // 28)  # 14-pixel patches, 2x2 merged
-        assert ids.count(IMAGE_PAD) == expected == int(encoded["image_grid_thw"].prod(dim=1).sum()) // 4
-        assert ids.count(VISION_START) == len(row["images"])
+        assert ids.count(image_pad) == expected == int(encoded["image_grid_thw"].prod(dim=1).sum()) // 4
+        assert ids.count(vision_start) == len(row["images"])
         target = [t for t, label in zip(ids, encoded["labels"]) if label != -100]
         assert processor.tokenizer.decode(target).startswith(row["solution"])
-        assert IMAGE_PAD not in target
+        assert image_pad not in target
 
 
 @pytest.mark.slow
@@ -121,3 +121,37 @@ def test_converted_file_trains_one_sft_step(data_dir, tiny_model_dir, tmp_path):
     logs = [json.loads(line) for path in out.rglob("logging.jsonl") for line in path.read_text().splitlines()]
     losses = [entry["loss"] for entry in logs if "loss" in entry]
     assert losses and all(loss == loss and loss > 0 for loss in losses)  # a real, finite loss
+
+
+@pytest.mark.parametrize("dataset_dir", ["iu_xray", "mimic_cxr"])
+def test_teacher_view_keeps_the_images_and_adds_the_gold(data_dir, dataset_dir, tiny_model_dir, monkeypatch):
+    """A converted row through swift's own OPSD path (`OnPolicySample.build_teacher_view`, the teacher
+    template dict, template encoding): the teacher sees the student's images, tag for tag, plus the gold."""
+    from swift.model import get_model_processor
+    from swift.rl_core.data import OnPolicySample
+    from swift.template import get_template
+
+    register_templates()
+    monkeypatch.setenv("MAX_PIXELS", MAX_PIXELS)
+    _, processor = get_model_processor(str(tiny_model_dir), load_model=False)
+    template = get_template(processor, template_type=CXR_TEMPLATE)
+    template.set_mode("train")
+    tokenizer = processor.tokenizer
+    image_pad, vision_start = tokenizer.convert_tokens_to_ids(["<|image_pad|>", "<|vision_start|>"])
+    rows = [row for split in ("train", "test") for row in _rows(data_dir / dataset_dir / f"{split}.jsonl")][:6]
+    assert {len(row["images"]) for row in rows} >= ({2} if dataset_dir == "iu_xray" else {2, 3})
+    for row in rows:
+        # a rollout: swift's sample of the row with the policy's answer as last message
+        sample = OnPolicySample.from_row({**row, "messages": [*row["messages"][:1],
+                                                              {"role": "assistant", "content": "Lungs are clear."}]})
+        assert sample.build_teacher_view()
+        teacher = sample.to_teacher_template_dict()
+        assert teacher["messages"][0]["content"] == row["teacher_prompt"] and teacher["images"] == row["images"]
+        assert teacher["messages"][-1]["content"] == "Lungs are clear."
+        student_ids = template.encode(sample.to_template_dict())["input_ids"]
+        teacher_ids = template.encode(teacher)["input_ids"]
+        assert teacher_ids.count(image_pad) == student_ids.count(image_pad) > 0
+        assert teacher_ids.count(vision_start) == student_ids.count(vision_start) == len(row["images"])
+        text = tokenizer.decode(teacher_ids)
+        assert row["solution"] in text and row["solution"] not in tokenizer.decode(student_ids)
+        assert text.endswith("<|im_start|>assistant\nLungs are clear.")  # the shared response, last

@@ -15,7 +15,7 @@ from PIL import Image
 from datasets_registry.jsonl import write_jsonl
 from datasets_registry.synthetic.findings import TECHNIQUE, SyntheticStudy, _indication, sample_findings, write_report
 from datasets_registry.synthetic.images import IMAGE_SIZE, render_study
-from templates.prompt import StudyImage, build_messages
+from templates.prompt import StudyImage, build_messages, build_teacher_prompt
 
 _SPLIT_STREAM = {"train": 0, "test": 1}
 
@@ -48,8 +48,10 @@ def iter_studies(seed: int, split: str, n: int, size: int = IMAGE_SIZE) -> Itera
 
 def _sample_row(study: SyntheticStudy, image_paths: dict[str, Path]) -> dict:
     images = [StudyImage(str(path), view) for view, path in image_paths.items()]
+    context = {"indication": study.indication, "technique": TECHNIQUE}
     return {
-        "messages": build_messages(images, study.report, indication=study.indication, technique=TECHNIQUE),
+        "messages": build_messages(images, study.report, **context),
+        "teacher_prompt": build_teacher_prompt(images, study.report, **context),
         "images": [image.path for image in images],
         "solution": study.report,
         "study_id": study.study_id,
