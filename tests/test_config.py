@@ -15,6 +15,7 @@ from swift_plugins.editgrpo.config import (CONFIG_FILENAME, ENV_VARIABLES, KNOWN
 def test_defaults_follow_the_reference_code():
     config = EditGRPOConfig.from_env({})
     assert (config.edits, config.edit_fraction, config.placement, config.tau) == (True, 0.5, "overwrite", 0.6)
+    assert (config.edit_ratio, config.luffy_gamma) == ("recompute", 0.1)  # LUFFY's gamma, used only with luffy
     assert (config.match, config.analyzer, config.advantage, config.reward.backend) == ("affinity", "rate", "mean", "real")
 
 
@@ -23,11 +24,13 @@ def test_every_variable_is_read():
         "EDITGRPO_EDITS": "off", "EDITGRPO_EDIT_FRACTION": "1", "EDITGRPO_PLACEMENT": "in_place", "EDITGRPO_OPS": "2",
         "EDITGRPO_TAU": "0", "EDITGRPO_MATCH": "PAPER", "EDITGRPO_FP_SCOPE": "sentence", "EDITGRPO_ANALYZER": "lexicon",
         "EDITGRPO_SEED": "7", "EDITGRPO_ADVANTAGE": "std", "EDITGRPO_REWARD_BACKEND": "rules", "EDITGRPO_DEVICE": "cpu",
-        "EDITGRPO_BATCH_SIZE": "4", "EDITGRPO_REWARD_DTYPE": "BFloat16",
+        "EDITGRPO_BATCH_SIZE": "4", "EDITGRPO_REWARD_DTYPE": "BFloat16", "EDITGRPO_EDIT_RATIO": "LUFFY",
+        "EDITGRPO_LUFFY_GAMMA": "0.25",
     }
     config = EditGRPOConfig.from_env(env)
     assert config == EditGRPOConfig(edits=False, edit_fraction=1.0, placement="in_place", ops_per_rollout=2, tau=0.0,
                                     match="paper", fp_scope="sentence", analyzer="lexicon", seed=7, advantage="std",
+                                    edit_ratio="luffy", luffy_gamma=0.25,
                                     reward=RewardConfig(backend="rules", device="cpu", batch_size=4, dtype="bfloat16"))
     reward_only = {"EDITGRPO_MODELS_DIR", "EDITGRPO_REWARD_CACHE", "EDITGRPO_GREEN_DIR", "EDITGRPO_GREEN_ENDPOINT",
                    "EDITGRPO_GREEN_ENDPOINT_MODEL", "EDITGRPO_GREEN_API_KEY"}
@@ -48,6 +51,12 @@ def test_every_variable_is_read():
         ("EDITGRPO_TAU", "high", "EDITGRPO_TAU='high': could not convert"),
         ("EDITGRPO_OPS", "0", "EDITGRPO_OPS=0: must be >= 1"),
         ("EDITGRPO_REWARD_DTYPE", "bf16", "EDITGRPO_REWARD_DTYPE='bf16': unknown, expected one of float32|bfloat16|float16"),
+        ("EDITGRPO_EDIT_RATIO", "clip", "EDITGRPO_EDIT_RATIO='clip': unknown, expected one of recompute|luffy"),
+        ("EDITGRPO_LUFFY_GAMMA", "0", "EDITGRPO_LUFFY_GAMMA=0.0: must be a finite number > 0"),
+        ("EDITGRPO_LUFFY_GAMMA", "-0.1", "EDITGRPO_LUFFY_GAMMA=-0.1: must be a finite number > 0"),
+        ("EDITGRPO_LUFFY_GAMMA", "inf", "EDITGRPO_LUFFY_GAMMA=inf: must be a finite number > 0"),
+        ("EDITGRPO_LUFFY_GAMMA", "nan", "EDITGRPO_LUFFY_GAMMA=nan: must be a finite number > 0"),
+        ("EDITGRPO_LUFFY_GAMMA", "small", "EDITGRPO_LUFFY_GAMMA='small': could not convert"),
     ],
 )
 def test_bad_values_raise_one_clear_message(variable, value, message):

@@ -103,9 +103,10 @@ def test_two_processes_groups_span_ranks(tiny_model_dir, tokenizer, tmp_path):
 def test_edits_off_is_stock_dr_grpo(tiny_model_dir, tmp_path):
     """EDITGRPO_EDITS=off through EditGRPOTrainer == swift's own GRPOTrainer with the Dr.GRPO flags."""
     dataset = write_iu_dataset(tmp_path / "data", 2)
-    rewards_only = tmp_path / "rewards_plugin.py"  # stock trainer, same reward function
+    rewards_only = tmp_path / "rewards_plugin.py"  # stock trainer, same reward function and template
     rewards_only.write_text(f"import sys\nsys.path.insert(0, {str(REPO_ROOT)!r})\n"
-                            "from rewards.orms import register_orms\nregister_orms()\n")
+                            "from rewards.orms import register_orms\nregister_orms()\n"
+                            "from templates import register_templates\nregister_templates()\n")
     # sampling stock swift honours exactly on this engine (its --top_k -1 on a checkpoint without top_k is top-k 50;
     # EditGRPOTrainer samples the full distribution: tests/test_trainer_sampling.py)
     sampling = ("--top_k", "50")
@@ -152,3 +153,108 @@ def test_multi_turn_scheduler_is_refused_before_training(tiny_model_dir, tmp_pat
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Train:" not in output
     assert "EditGRPOConfigError" in output and "drop --multi_turn_scheduler" in output
+
+
+def test_luffy_edit_ratio_trains_and_logs_the_shaped_ratio(tiny_model_dir, tokenizer, tmp_path):
+    """EDITGRPO_EDIT_RATIO=luffy in the real loop: edits as usual, the edited tokens' p/(p+gamma) logged per step."""
+    dataset = write_iu_dataset(tmp_path / "data", 4)
+    gamma = 0.1
+    result = swift_grpo(tiny_model_dir, dataset, tmp_path / "out",
+                        env={"EDITGRPO_EDIT_RATIO": "luffy", "EDITGRPO_LUFFY_GAMMA": str(gamma)})
+    assert_ok(result)
+    rows, metrics, _ = check_edit_run(tmp_path / "out", tokenizer, 2 * G)
+    for step, step_rows in zip(metrics, groups(rows, 2 * G)):
+        if any(r["editgrpo_edited"] for r in step_rows):
+            assert 0.0 < step["editgrpo/luffy_ratio_mean"] < 1 / (1 + gamma)  # f(p) < f(1) for every token
+        else:
+            assert "editgrpo/luffy_ratio_mean" not in step
+    assert any("editgrpo/luffy_ratio_mean" in m for m in metrics)
+    saved = json.loads((run_dir(tmp_path / "out") / CONFIG_FILENAME).read_text())
+    assert (saved["edit_ratio"], saved["luffy_gamma"]) == ("luffy", gamma)
+
+
+TEACHER_RECORDER = '''
+import json, os, sys
+sys.path.insert(0, {root!r})
+from swift_plugins.editgrpo import register
+from swift_plugins.editgrpo.trainer import EditGRPOTrainer, _edited
+
+register()  # what plugin.py does, then the recorder's wrappers
+RECORD = {record!r}
+apply_edits, prepare, teacher = (EditGRPOTrainer._apply_edits, EditGRPOTrainer._prepare_batch_inputs,
+                                 EditGRPOTrainer._compute_teacher_logps)
+
+
+def scored(inputs, batch):  # the tokens a forward's per-token log-probs are of (swift's HF logits_to_keep frame)
+    ids = inputs["input_ids"][:, -batch.logits_to_keep:]
+    return [row[mask].tolist() for row, mask in zip(ids, batch.completion_mask.bool())]
+
+
+def _apply_edits(self, samples):
+    self._sampled = {{id(s): list(s.response_token_ids) for s in samples}}
+    apply_edits(self, samples)
+
+
+def _compute_teacher_logps(self, model_inputs, grpo_batch, origin_data=None, teacher_model_inputs=None,
+                           teacher_grpo_batch=None):
+    self._teacher_calls.append((scored(model_inputs, grpo_batch), scored(teacher_model_inputs, teacher_grpo_batch),
+                                teacher_model_inputs["input_ids"].shape[1] - model_inputs["input_ids"].shape[1]))
+    return teacher(self, model_inputs, grpo_batch, origin_data=origin_data, teacher_model_inputs=teacher_model_inputs,
+                   teacher_grpo_batch=teacher_grpo_batch)
+
+
+def _prepare_batch_inputs(self, samples):
+    self._teacher_calls = []
+    batches = prepare(self, samples)
+    sampled = getattr(self, "_sampled", {{}})
+    with open(RECORD, "a") as out:
+        for chunk, (student, teacher_ids, longer), batch in zip(self.split_by_mini_batches(samples),
+                                                                self._teacher_calls, batches):
+            for i, sample in enumerate(chunk):
+                out.write(json.dumps({{"edited": _edited(sample), "sampled": sampled.get(id(sample)),
+                                      "response": sample.response_token_ids, "student_scored": student[i],
+                                      "teacher_scored": teacher_ids[i], "teacher_prompt_longer_by": longer,
+                                      "has_teacher_logps": batch["grpo_batch"].teacher_per_token_logps is not None}})
+                          + "\\n")
+    return batches
+
+
+EditGRPOTrainer._apply_edits = _apply_edits
+EditGRPOTrainer._compute_teacher_logps = _compute_teacher_logps
+EditGRPOTrainer._prepare_batch_inputs = _prepare_batch_inputs
+'''
+
+
+def test_rlsd_teacher_scores_the_edited_tokens(tiny_model_dir, tokenizer, tmp_path):
+    """--advantage_reweight rlsd: swift's teacher forward (teacher_prompt + the row's completion) runs in
+    `_prepare_batch_inputs`, after the rollout hook rewrote the edited rows, so the teacher log-probs of an
+    edited row are of the edited tokens, which are also the tokens the student is trained on."""
+    from datasets_registry.jsonl import read_jsonl, write_jsonl
+
+    dataset = write_iu_dataset(tmp_path / "data", 4)
+    rows = list(read_jsonl(dataset))
+    for row in rows:  # the student prompt (same <image> tags) + the gold report
+        user = next(m["content"] for m in row["messages"] if m["role"] == "user")
+        row["teacher_prompt"] = f"{user}\nREFERENCE FINDINGS: {row['solution']}\nWrite the FINDINGS."
+    write_jsonl(dataset, rows)
+    record = tmp_path / "teacher.jsonl"
+    recorder = tmp_path / "teacher_recorder.py"
+    recorder.write_text(TEACHER_RECORDER.format(root=str(REPO_ROOT), record=str(record)))
+    result = swift_grpo(tiny_model_dir, dataset, tmp_path / "out", plugin=recorder,
+                        extra_args=("--advantage_reweight", "rlsd"))
+    assert_ok(result)
+    _, metrics, _ = check_edit_run(tmp_path / "out", tokenizer, 2 * G)
+    assert all("rlsd_lambda" in m and "teacher_kl" in m for m in metrics)
+    seen = list(read_jsonl(record))
+    assert len(seen) == 2 * 2 * G and all(r["has_teacher_logps"] and r["teacher_prompt_longer_by"] > 0 for r in seen)
+    edited = [r for r in seen if r["edited"]]
+    assert edited
+    for r in seen:
+        assert r["teacher_scored"] == r["student_scored"] == _flat(r["response"])  # the trained tokens, after the hook
+    for r in edited:
+        assert r["teacher_scored"] != _flat(r["sampled"])  # not the sampled completion the edit replaced
+
+
+def _flat(ids):
+    """OnPolicySample.response_token_ids: one completion's ids, or a list of them (one here)."""
+    return ids[0] if ids and isinstance(ids[0], list) else ids

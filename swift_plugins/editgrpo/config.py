@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from swift_plugins.editgrpo.algorithm.advantage import ADVANTAGE_ESTIMATORS
 from swift_plugins.editgrpo.algorithm.edits import FP_SCOPES, EditOptions
 from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
 from swift_plugins.editgrpo.algorithm.selection import PLACEMENTS, SelectionOptions
+from swift_plugins.editgrpo.edit_ratio import EDIT_RATIOS, LUFFY_DEFAULT_GAMMA
 
 CONFIG_FILENAME = "editgrpo_config.json"
 
@@ -48,6 +50,8 @@ class EditGRPOConfig:
     analyzer: str = "rate"  # entity analyzer backend: RaTE-NER + BioLORD, or the offline lexicon
     seed: int = 0  # the single seed of every edit decision
     advantage: str = "mean"  # "mean" = R - group mean (Dr.GRPO), "std" = normalised ablation
+    edit_ratio: str = "recompute"  # edited rows' importance ratio: recomputed old log-probs, or LUFFY's p/(p+gamma)
+    luffy_gamma: float = LUFFY_DEFAULT_GAMMA  # gamma of the shaped ratio (edit_ratio=luffy)
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     @classmethod
@@ -79,6 +83,8 @@ class EditGRPOConfig:
             found.append(f"EDITGRPO_EDIT_FRACTION={self.edit_fraction}: must be in (0, 1] (EDITGRPO_EDITS=off turns edits off)")
         if self.ops_per_rollout < 1:
             found.append(f"EDITGRPO_OPS={self.ops_per_rollout}: must be >= 1")
+        if not (math.isfinite(self.luffy_gamma) and self.luffy_gamma > 0.0):
+            found.append(f"EDITGRPO_LUFFY_GAMMA={self.luffy_gamma}: must be a finite number > 0")
         models_dir = self.reward.expanded_models_dir
         if models_dir is not None and not Path(models_dir).is_dir():
             found.append(f"EDITGRPO_MODELS_DIR={self.reward.models_dir!r}: directory does not exist")
@@ -159,6 +165,8 @@ SETTINGS: dict[str, Setting] = {
     "analyzer": Setting("EDITGRPO_ANALYZER", str.lower, ANALYZER_BACKENDS),
     "seed": Setting("EDITGRPO_SEED", int),
     "advantage": Setting("EDITGRPO_ADVANTAGE", str.lower, tuple(ADVANTAGE_ESTIMATORS)),
+    "edit_ratio": Setting("EDITGRPO_EDIT_RATIO", str.lower, EDIT_RATIOS),
+    "luffy_gamma": Setting("EDITGRPO_LUFFY_GAMMA", float),
 }
 # every variable an EditGRPO run reads, field path -> variable
 ENV_VARIABLES: dict[str, str] = {**{name: s.variable for name, s in SETTINGS.items()},

@@ -14,7 +14,13 @@ old/ref log-probs, loss, logging) is swift's own. The overrides:
   correction off for everybody. Edited rows get the recomputed old log-probs as their
   "rollout" log-probs instead: their IS ratio is exactly 1 (no correction, no masking: an
   edit has no behaviour-policy probability), on-policy rows keep their correction, and the
-  off-policy diagnostics count edited rows as on-policy (log-ratio 0).
+  off-policy diagnostics count edited rows as on-policy (log-ratio 0). With
+  `EDITGRPO_EDIT_RATIO=luffy` it also marks each micro-batch's edited rows (`EDITED_ROWS`).
+- `_compute_loss_and_metrics` (`EDITGRPO_EDIT_RATIO=luffy` only): swift computes the whole loss with
+  the edited rows' advantages set to 0, which zeroes exactly their clipped policy term
+  -min(r A, clip(r) A) and leaves every other term (KL, on-policy rows, IS weights, SDAR, metrics)
+  as swift computes it; the edited rows' LUFFY term -p/(p+gamma) A (`edit_ratio`) is then added,
+  on the log-probs of the same forward and reduced like swift's loss type.
 - `_compute_advantages`: `advantage.compute_advantages` (group mean-centred, edited rows in
   the mean; option std-normalised) on swift's weighted rewards, after swift's own reward
   metrics are logged.
@@ -34,6 +40,7 @@ old/ref log-probs, loss, logging) is swift's own. The overrides:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections import deque
 from dataclasses import replace
@@ -48,6 +55,8 @@ from transformers import GenerationConfig
 from rewards.entities.cache import CachedAnalyzer
 from swift_plugins.editgrpo.algorithm.advantage import compute_advantages
 from swift_plugins.editgrpo.config import EditGRPOConfig, EditGRPOConfigError
+from swift_plugins.editgrpo.peers import chord_telemetry, preflight as peers_preflight
+from swift_plugins.editgrpo.edit_ratio import luffy_per_token_loss, luffy_problems, luffy_shaped_ratio, reduce_like_swift
 from swift_plugins.editgrpo.algorithm.step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
 from rewards.entities.backends import build_analyzer
 
@@ -57,6 +66,9 @@ END_TOKEN = "<|im_end|>"
 # completions.jsonl columns, and the sample.extra key of a target row's EditRecord
 EDITED_KEY, OPS_KEY, SOURCE_KEY = "editgrpo_edited", "editgrpo_ops", "editgrpo_source"
 RECORD_KEY = "editgrpo_record"
+# GRPOBatch attribute: [B] bool, the micro-batch's edited rows (set with EDITGRPO_EDIT_RATIO=luffy)
+EDITED_ROWS = "editgrpo_edited_rows"
+_CAPTURE = object()  # marks `_editgrpo_policy_logps` as wanted by the next policy forward
 # swift flags whose advantage equals EDITGRPO_ADVANTAGE=mean (R - group mean)
 STOCK_MEAN_FLAGS = {"advantage_estimator": "grpo", "scale_rewards": "none"}
 # GenerationConfig fields that reshape the sampling distribution and have no swift GRPO flag, at the value
@@ -114,8 +126,10 @@ class EditGRPOTrainer(GRPOTrainer):
         # validate before swift builds engines and reward models: a bad value stops here, once
         reward_names = [f for f in (kwargs.get("reward_funcs") or []) if isinstance(f, str)]
         self.editgrpo = EditGRPOConfig.from_env(uses_clinical_rewards=any(n.startswith("editgrpo_") for n in reward_names))
+        peers_preflight(kwargs)  # gold-guided peers: their data and flags (may drop an unread teacher_prompt)
         super().__init__(*args, **kwargs)
         self._check_swift_settings()
+        chord_telemetry(self)
         if not self.args.use_vllm:
             self.engine.generation_config = rollout_generation_config(self.engine.generation_config,
                                                                       self.request_config)
@@ -144,6 +158,18 @@ class EditGRPOTrainer(GRPOTrainer):
                            f"mean), which equals swift's {STOCK_MEAN_FLAGS}")
         if self.args.loss_type != "dr_grpo":
             logger.warning(f"EditGRPO is specified with the Dr.GRPO loss; this run uses --loss_type {self.args.loss_type}")
+        self._check_edit_ratio()
+
+    def _check_edit_ratio(self) -> None:
+        if self.editgrpo.edit_ratio != "luffy":
+            return
+        problems = luffy_problems(loss_type=self.loss_type, use_liger_loss=self.use_liger_loss,
+                                  top_entropy_quantile=self.top_entropy_quantile,
+                                  off_policy_sequence_mask_delta=self.off_policy_sequence_mask_delta,
+                                  chord=getattr(self, "chord_sft_iterator", None) is not None)
+        if problems:
+            raise EditGRPOConfigError("EDITGRPO_EDIT_RATIO=luffy replaces the edited rows' term of swift's per-token "
+                                      "policy loss, which these settings change: " + "; ".join(problems))
 
     def _build_analyzer(self) -> CachedAnalyzer:
         options = dict(self.editgrpo.analyzer_options)
@@ -206,17 +232,70 @@ class EditGRPOTrainer(GRPOTrainer):
     # --- rollout importance sampling -------------------------------------------------------------
     def _prepare_batch_inputs(self, samples):
         batches = super()._prepare_batch_inputs(samples)
-        if (self.rollout_importance_sampling_mode is None and not self.log_rollout_offpolicy_metrics
-                and self.off_policy_sequence_mask_delta is None):  # swift's three readers of rollout log-probs
+        luffy = self.editgrpo.edit_ratio == "luffy"
+        reads_rollout_logps = (self.rollout_importance_sampling_mode is not None or self.log_rollout_offpolicy_metrics
+                               or self.off_policy_sequence_mask_delta is not None)  # swift's three readers
+        if not (luffy or reads_rollout_logps):
             return batches
         for chunk, encoded in zip(self.split_by_mini_batches(samples), batches):
             grpo_batch = encoded["grpo_batch"]
             edited = [_edited(s) for s in chunk]
-            if grpo_batch.rollout_per_token_logps is None and any(edited):
+            if luffy:
+                setattr(grpo_batch, EDITED_ROWS,
+                        torch.tensor(edited, dtype=torch.bool, device=grpo_batch.completion_mask.device))
+            if reads_rollout_logps and grpo_batch.rollout_per_token_logps is None and any(edited):
                 grpo_batch.rollout_per_token_logps = rollout_logps_with_edits(
                     [s.rollout_logprobs for s in chunk], edited, grpo_batch.completion_mask,
                     grpo_batch.old_per_token_logps)
         return batches
+
+    # --- the loss of edited rows (EDITGRPO_EDIT_RATIO=luffy) ---------------------------------------
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        if getattr(self, "_editgrpo_policy_logps", None) is _CAPTURE:  # the loss's policy forward (with grad)
+            self._editgrpo_policy_logps = result[0]
+        return result
+
+    def _compute_loss_and_metrics(self, model, model_inputs, grpo_batch):
+        if self.editgrpo.edit_ratio != "luffy":
+            return super()._compute_loss_and_metrics(model, model_inputs, grpo_batch)
+        completion_mask = grpo_batch.completion_mask
+        edited = getattr(grpo_batch, EDITED_ROWS, None)
+        if edited is None:
+            edited = torch.zeros(completion_mask.shape[0], dtype=torch.bool, device=completion_mask.device)
+        advantages = grpo_batch.advantages
+        rows = edited.view(-1, *([1] * (advantages.dim() - 1)))
+        # A = 0 makes swift's policy term of a row exactly 0 (-min(r*0, clip(r)*0)) and no clipping count;
+        # a copy, so the buffered batch keeps its advantages for the next iteration
+        on_policy_only = dataclasses.replace(grpo_batch, advantages=torch.where(rows, torch.zeros_like(advantages),
+                                                                                advantages))
+        self._editgrpo_policy_logps = _CAPTURE
+        try:
+            loss, metrics_data = super()._compute_loss_and_metrics(model, model_inputs, on_policy_only)
+            per_token_logps = self._editgrpo_policy_logps
+        finally:
+            self._editgrpo_policy_logps = None
+        if per_token_logps is _CAPTURE or per_token_logps is None:
+            raise RuntimeError("swift's loss computed no policy log-probs through _get_per_token_logps_and_entropies")
+        mask = completion_mask
+        if self.overlong_filter:  # swift's loss drops truncated rows (edited rows are never truncated)
+            mask = mask & ~grpo_batch.truncated_mask.unsqueeze(-1)
+        edited_tokens = mask & edited.unsqueeze(-1)
+        gamma = self.editgrpo.luffy_gamma
+        term = luffy_per_token_loss(per_token_logps, advantages, gamma) * edited_tokens
+        normalizer = (grpo_batch.num_items_in_batch / self.accelerator.num_processes
+                      if self.loss_type == "dapo" else None)
+        extra = reduce_like_swift(term, mask, self.loss_type, max_completion_length=self.max_completion_length,
+                                  token_normalizer=normalizer)
+        if self.loss_type == "dapo":  # swift compensates its window-normalised policy loss the same way
+            extra = self._undo_gradient_accumulation_scaling(extra)
+        shaped = luffy_shaped_ratio(per_token_logps.detach().float(), gamma)
+        local = torch.stack([(shaped * edited_tokens).sum(), edited_tokens.sum().float()]).unsqueeze(0)
+        total = self.accelerator.gather(local).sum(0)  # every rank, edited rows or not
+        if total[1] > 0:
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["editgrpo/luffy_ratio_mean"].append((total[0] / total[1]).item())
+        return loss + extra, metrics_data
 
     # --- rewards, advantages, telemetry ----------------------------------------------------------
     def _compute_rewards_per_func(self, samples):
