@@ -19,7 +19,7 @@ RadGraph-XL = DyGIE++ on BERT-base, RaTE-NER = DeBERTa-v3-base, BioLORD = MPNet-
 
     .venv/bin/python benchmarks/rewards.py                 # builds the models once under --models-dir
     .venv/bin/python benchmarks/rewards.py --size tiny --prompts 4 --ref-pairs 5   # smoke run
-    python benchmarks/rewards.py --device cuda --dtype bfloat16 --edits   # the GPU check (benchmarks/gpu_reward_step.sh)
+    python benchmarks/rewards.py --device cuda --dtype bfloat16 --edits   # part 1 of the GPU check (benchmarks/gpu_check.sh)
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from datasets_registry.iu_xray import BUNDLED_REPORTS_CSV, read_findings  # noqa: E402
 from swift_plugins.editgrpo.config import EditGRPOConfig  # noqa: E402
 from rewards.config import DTYPES, RewardConfig  # noqa: E402
+from rewards.testing import build_all_missing  # noqa: E402
 
 
 def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 0) -> tuple[list[str], list[str]]:
@@ -46,18 +47,6 @@ def step_pairs(reports: list[str], prompts: int, generations: int, epoch: int = 
         hyps += group + [group[0]]
         refs += [reports[p]] * generations
     return hyps, refs
-
-
-def build_models(models_dir: Path, size: str, corpus: list[str]) -> None:
-    from rewards.testing import build_chexbert, build_radgraph
-    from rewards.testing import build_rate_models
-
-    if not (models_dir / "chexbert" / "chexbert.pth").is_file():
-        build_chexbert(models_dir, corpus, size)
-    if not (models_dir / "radgraph-xl" / "weights.th").is_file():
-        build_radgraph(models_dir, corpus, size)
-    if not (models_dir / "BioLORD-2023-C" / "config.json").is_file():
-        build_rate_models(models_dir, corpus, size=size)
 
 
 def reference_style(scorers: dict, hyps: list[str], refs: list[str]) -> float:
@@ -191,7 +180,7 @@ def main() -> None:
     reports = read_findings(args.reports)
     models_dir = args.models_dir or Path(f"/tmp/editgrpo-bench-models-{args.size}")
     t0 = time.perf_counter()
-    build_models(models_dir, args.size, reports[:2000])
+    build_all_missing(models_dir, reports[:2000], args.size)
     build_s = time.perf_counter() - t0
     paths = rewards.ModelPaths.from_env(models_dir, environ={})
     metrics = rewards.REWARD_METRICS
