@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swift_plugins.editgrpo.tiny.model import SPECIAL_BIAS, build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny.swift_run import grpo_args, logged_steps, run, swift_command, write_iu_dataset  # noqa: E402
+from swift_plugins.editgrpo.tiny.swift_run import grpo_args, timed_grpo_steps, write_iu_dataset  # noqa: E402
 
 QWEN_ROWS = 151936
 DEMO_RL = {"prompts": 4, "generations": 4, "max_new": 64, "lr": "5e-5"}
@@ -50,14 +50,9 @@ def pad_vocabulary(model_dir: Path, out_dir: Path, rows: int = QWEN_ROWS) -> Pat
 
 
 def measure(model: Path, dataset: Path, out: Path, steps: int) -> list[dict]:
-    """The logged steps of one run, warm-up step dropped."""
     args = grpo_args(dataset, DEMO_RL["generations"], DEMO_RL["prompts"], DEMO_RL["max_new"], steps)
     args += ["--learning_rate", DEMO_RL["lr"], "--beta", "0"]
-    argv, env = swift_command("rlhf", model, out, args, env={"EDITGRPO_EDITS": "on", "MAX_PIXELS": str(112 * 112)})
-    result = run(argv, env, timeout=3600)
-    if result.returncode != 0:
-        raise SystemExit(f"swift rlhf ({model.name}) failed:\n{result.stderr[-4000:]}")
-    return logged_steps(out)[1:]
+    return timed_grpo_steps(model, out, args, {"EDITGRPO_EDITS": "on", "MAX_PIXELS": str(112 * 112)})
 
 
 def summarise(steps: list[dict]) -> dict[str, float]:
@@ -83,7 +78,10 @@ def main() -> int:
         names = list(models)
         for round_ in range(args.rounds):
             for name in names if round_ % 2 == 0 else names[::-1]:
-                steps[name] += measure(models[name], dataset, work / f"{name.replace(' ', '_')}_{round_}", args.steps)
+                found = measure(models[name], dataset, work / f"{name.replace(' ', '_')}_{round_}", args.steps)
+                print(f"  round {round_ + 1}, {name}: " + " ".join(f"{float(s['step_time']):.2f}" for s in found) + " s/step",
+                      flush=True)
+                steps[name] += found
         results = {name: summarise(found) for name, found in steps.items()}
 
     base = results["Qwen rows"]["step"]

@@ -21,19 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swift_plugins.editgrpo.tiny.model import build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny.swift_run import (grpo_args, logged_steps, run, swift_command,  # noqa: E402
-                                             write_iu_dataset)
+from swift_plugins.editgrpo.tiny.swift_run import grpo_args, timed_grpo_steps, write_iu_dataset  # noqa: E402
 
 
 def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> list[dict]:
-    """The logged steps of one run, warm-up step dropped."""
-    argv, env = swift_command(
-        "rlhf", model, out, grpo_args(dataset, args.generations, args.prompts, args.max_new, args.steps, args.nproc),
-        nproc=args.nproc, env={"EDITGRPO_EDITS": edits})
-    result = run(argv, env, timeout=3600)
-    if result.returncode != 0:
-        raise SystemExit(f"swift rlhf (EDITGRPO_EDITS={edits}) failed:\n{result.stderr[-4000:]}")
-    return logged_steps(out)[1:]
+    grpo = grpo_args(dataset, args.generations, args.prompts, args.max_new, args.steps, args.nproc)
+    return timed_grpo_steps(model, out, grpo, {"EDITGRPO_EDITS": edits}, nproc=args.nproc)
 
 
 def summarise(steps: list[dict]) -> dict[str, float]:

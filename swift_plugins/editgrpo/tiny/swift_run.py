@@ -145,6 +145,16 @@ def completion_rows(output_dir: str | Path) -> list[dict]:
     return rows
 
 
+def timed_grpo_steps(model_dir: str | Path, output_dir: str | Path, args: Sequence[str], env: dict[str, str],
+                     nproc: int = 1) -> list[dict]:
+    """The logged steps of one `swift rlhf` run with the plugin, the first (warm-up) step dropped (benchmarks)."""
+    argv, environment = swift_command("rlhf", model_dir, output_dir, args, nproc=nproc, env=env)
+    result = run(argv, environment, timeout=3600)
+    if result.returncode != 0:
+        raise SystemExit(f"swift rlhf ({model_dir}, {env}) failed:\n{result.stderr[-4000:]}")
+    return logged_steps(output_dir)[1:]
+
+
 def logged_steps(output_dir: str | Path) -> list[dict]:
     """The per-step metric dicts of logging.jsonl (those with a `loss`)."""
     return [entry for entry in read_jsonl(run_dir(output_dir) / "logging.jsonl") if "loss" in entry]
