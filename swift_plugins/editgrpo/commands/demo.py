@@ -27,6 +27,7 @@ TASK_OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("seed", int, "seed of the data, training and edits"),
     ("sft-steps", int, "SFT optimizer steps"),
     ("rl-steps", int, "GRPO steps of each RL run (every method gets the same budget)"),
+    ("rl-prompts-per-step", int, "prompts (groups) per GRPO step"),
     ("rl-lr", float, "GRPO learning rate"),
     ("num-generations", int, "rollouts per prompt (G)"),
 )
