@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 from rewards import REWARD_METRICS, ClinicalScorer, RewardConfig, build_from_config
 from rewards.base import Scorer, finite
+from templates.families import strip_response_prefix
 
 _lock = threading.Lock()
 _scorers: dict[RewardConfig, dict[str, Scorer]] = {}
@@ -62,10 +63,11 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 def report_text(value: Any) -> str | None:
     """The report text of one swift completion (string, message, or message list); None when it is not text.
 
-    Lone surrogates (no tokenizer decodes to one, but the Hugging Face tokenizers refuse them) become U+FFFD.
+    Lone surrogates (no tokenizer decodes to one, but the Hugging Face tokenizers refuse them) become U+FFFD;
+    a family's response prefix (Qwen3.5's empty thinking block) is not part of the report.
     """
     if isinstance(value, str):
-        return _SURROGATE_RE.sub("\ufffd", value)
+        return _SURROGATE_RE.sub("\ufffd", strip_response_prefix(value))
     if isinstance(value, dict):  # a message: the assistant's (or role-less, as `{"content": ...}`)
         return report_text(_content_text(value.get("content"))) if value.get("role", "assistant") == "assistant" else None
     if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):

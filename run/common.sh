@@ -2,6 +2,7 @@
 # variable whose default is the paper's setting (Qwen2.5-VL-3B-Instruct, MIMIC-CXR, GPUs);
 # override per run, e.g.
 #   DATASET=iu-xray NPROC_PER_NODE=4 DEEPSPEED=zero3 bash run/editgrpo.sh
+#   MODEL_FAMILY=qwen3_vl bash run/sft.sh        # Qwen3-VL-4B-Instruct, qwen3_vl_cxr, its pixel bounds
 # Recipes append their own arguments and then "$@", so any swift flag can be added or
 # overridden on the command line (argparse keeps the last value).
 #
@@ -39,12 +40,21 @@ MAX_IMAGES="${MAX_IMAGES:-$_images}"                      # images per sample (t
 SFT_EPOCHS="${SFT_EPOCHS:-$_sft_epochs}"
 RL_MAX_STEPS="${RL_MAX_STEPS:-$_rl_steps}"
 
-# ---- model, template and images ---------------------------------------------------------------
+# ---- model family, template and images --------------------------------------------------------
 # Scorer weights: the plugin reads EDITGRPO_MODELS_DIR itself (default ~/.cache/editgrpo/models,
 # rewards/paths.py); the policy is looked up in the same folder unless BASE_MODEL says otherwise.
-BASE_MODEL="${BASE_MODEL:-${EDITGRPO_MODELS_DIR:-$HOME/.cache/editgrpo/models}/Qwen2.5-VL-3B-Instruct}"
-TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
-source "$REPO_ROOT/run/images.sh"   # MAX_PIXELS / MIN_PIXELS
+# MODEL_FAMILY (qwen2_5_vl | qwen3_vl | qwen3_5; default: the family of BASE_MODEL's config.json,
+# else qwen2_5_vl, the paper's) selects swift's --model_type, the CXR template, the default
+# BASE_MODEL (<models dir>/<the family's checkpoint>) and MAX_PIXELS/MIN_PIXELS: the paper's 512 /
+# 334 visual tokens per image on the family's patch grid (templates/families.py, the one table).
+# A family that does not match BASE_MODEL's config.json, an unsupported architecture, a TEMPLATE of
+# another family and pixel bounds that hold no image stop here, before any model loads.
+_family_settings="$("$PYTHON" "$REPO_ROOT/templates/families.py" shell --family "${MODEL_FAMILY:-}" \
+    --base-model "${BASE_MODEL:-}" --template "${TEMPLATE:-}" --max-pixels "${MAX_PIXELS:-}" \
+    --min-pixels "${MIN_PIXELS:-}" --models-dir "${EDITGRPO_MODELS_DIR:-$HOME/.cache/editgrpo/models}")" || exit 2
+eval "$_family_settings"   # MODEL_FAMILY MODEL_TYPE TEMPLATE MAX_PIXELS MIN_PIXELS BASE_MODEL
+export MODEL_FAMILY TEMPLATE MAX_PIXELS MIN_PIXELS   # run/infer.sh, started by run/paper.sh, infers with them
+source "$REPO_ROOT/run/images.sh"   # keeps the MAX_PIXELS / MIN_PIXELS resolved above
 TORCH_DTYPE="${TORCH_DTYPE:-bfloat16}"
 FREEZE_VIT="${FREEZE_VIT:-true}"
 OUTPUT_ROOT="${OUTPUT_ROOT:-$REPO_ROOT/output/$DATASET}"
@@ -99,6 +109,7 @@ train_common_args() {
         --logging_steps 1
         --report_to "${REPORT_TO:-tensorboard}"
         --check_model false
+        --model_type "$MODEL_TYPE"   # swift maps Qwen3-VL's / Qwen3.5's architecture to several model types
     )
     if [[ "$DEEPSPEED" != none ]]; then TRAIN_COMMON_ARGS+=(--deepspeed "$DEEPSPEED"); fi
     if [[ -n "${USE_CPU:-}" ]]; then TRAIN_COMMON_ARGS+=(--use_cpu true); fi

@@ -6,7 +6,8 @@
 # Decoding is deterministic by default (greedy: temperature 0) with at most 300 new tokens, the
 # length of a long FINDINGS section. Override through the environment:
 #   TEMPERATURE=0  MAX_NEW_TOKENS=300  MAX_BATCH_SIZE=8  INFER_BACKEND=transformers|vllm  MAX_IMAGES=6 (vllm)
-#   TEMPLATE=qwen2_5_vl_cxr  (registered by the plugin)  SWIFT=.venv/bin/swift  OVERWRITE=0|1
+#   MODEL_FAMILY / TEMPLATE (default: the checkpoint's family and its CXR template, registered by the
+#   plugin)  SWIFT=.venv/bin/swift  OVERWRITE=0|1
 # Writes RESULT.jsonl: swift's rows (response, labels, messages, images, ...); swift drops the data
 # set's other columns, so study_id/subject_id/split/solution are put back by row position after
 # checking each row's gold answer. RESULT.settings.json (model, data, decoding, versions) is
@@ -15,7 +16,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 MODEL="" ADAPTERS="" DATA="" OUT=""
 EXTRA=()
@@ -34,15 +35,19 @@ done
 [[ -f "$DATA" ]] || { echo "infer.sh: data set $DATA not found" >&2; exit 2; }
 [[ "$OUT" == *.jsonl ]] || { echo "infer.sh: --out must end in .jsonl" >&2; exit 2; }
 
-source "$ROOT/run/images.sh"   # the training resolution (MAX_PIXELS / MIN_PIXELS)
 TEMPERATURE="${TEMPERATURE:-0}"
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-300}"
 MAX_BATCH_SIZE="${MAX_BATCH_SIZE:-8}"
 INFER_BACKEND="${INFER_BACKEND:-transformers}"
-TEMPLATE="${TEMPLATE:-qwen2_5_vl_cxr}"
 VENV_BIN="$ROOT/.venv/bin"
 SWIFT="${SWIFT:-$([[ -x "$VENV_BIN/swift" ]] && echo "$VENV_BIN/swift" || echo swift)}"
 PYTHON="${PYTHON:-$([[ -x "$VENV_BIN/python" ]] && echo "$VENV_BIN/python" || echo python3)}"
+# The model family (MODEL_FAMILY, else the checkpoint's config.json) gives swift's --model_type, the CXR
+# template and the training resolution (templates/families.py); a mismatch stops here, before swift starts.
+_family_settings="$("$PYTHON" "$ROOT/templates/families.py" shell --family "${MODEL_FAMILY:-}" --base-model "$MODEL" \
+    --template "${TEMPLATE:-}" --max-pixels "${MAX_PIXELS:-}" --min-pixels "${MIN_PIXELS:-}")" || exit 2
+eval "$_family_settings"   # MODEL_FAMILY MODEL_TYPE TEMPLATE MAX_PIXELS MIN_PIXELS BASE_MODEL
+source "$ROOT/run/images.sh"   # exports the MAX_PIXELS / MIN_PIXELS resolved above
 SETTINGS="${OUT%.jsonl}.settings.json"
 
 if [[ -e "$OUT" ]]; then
@@ -59,6 +64,7 @@ mkdir -p "$(dirname "$OUT")"
 ARGS=(
   infer
   --model "$MODEL"
+  --model_type "$MODEL_TYPE"
   --external_plugins "$ROOT/swift_plugins/editgrpo/plugin.py"
   --template "$TEMPLATE"
   --val_dataset "$DATA"

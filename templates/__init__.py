@@ -1,7 +1,10 @@
-"""CXR prompt building (`templates.prompt`) and the registered swift template (`templates.registration`).
+"""CXR prompt building (`templates.prompt`), the model families (`templates.families`) and the
+registered swift templates (`templates.registration`).
 
 Importing this package does not import swift; call `register_templates()` for that.
 """
-from templates.registration import CXR_TEMPLATE, register_templates
+from templates.families import FAMILIES, FamilyError, ModelFamily, get_family
+from templates.registration import CXR_TEMPLATE, CXR_TEMPLATES, register_templates
 
-__all__ = ["CXR_TEMPLATE", "register_templates"]
+__all__ = ["CXR_TEMPLATE", "CXR_TEMPLATES", "FAMILIES", "FamilyError", "ModelFamily", "get_family",
+           "register_templates"]

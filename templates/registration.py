@@ -1,23 +1,33 @@
-"""The `qwen2_5_vl_cxr` swift template: Qwen2.5-VL chat format without a system prompt.
+"""The CXR swift templates, one per model family (`templates.families`): the family's own swift
+template without a default system prompt.
 
 The role line ("You are a radiology assistant ...") is part of the user prompt (docs/algorithm.md §8,
 `templates.prompt`), so the template adds no default system message on top of it. Everything
-else (image placeholders, vision token expansion, stop words) is swift's own Qwen2.5-VL template;
-only the media token ids are read from the tokenizer (`templates.qwen_cxr`). swift is imported
-only inside `register_templates()`.
+else (chat format, thinking prefix, image placeholders, vision token expansion, stop words) is a
+copy of swift's registered template of the family; the class adds the family check and reads
+the media token ids from the tokenizer (`templates.qwen_cxr`). swift is imported only inside
+`register_templates()`.
 """
 from __future__ import annotations
 
-CXR_TEMPLATE = "qwen2_5_vl_cxr"
+from templates.families import DEFAULT_FAMILY, FAMILIES
+
+CXR_TEMPLATE = FAMILIES[DEFAULT_FAMILY].cxr_template  # the paper's policy: "qwen2_5_vl_cxr"
+CXR_TEMPLATES: tuple[str, ...] = tuple(f.cxr_template for f in FAMILIES.values())
 
 
 def register_templates() -> list[str]:
-    """Registers the CXR template(s) in swift's TEMPLATE_MAPPING (idempotent); returns their names."""
-    from swift.template import register_template
-    from swift.template.templates.qwen import QwenTemplateMeta
+    """Registers every family's CXR template in swift's TEMPLATE_MAPPING (idempotent); returns their names."""
+    import copy
+    import dataclasses
 
-    from templates.qwen_cxr import CXRQwen2_5VLTemplate
+    from swift.template import TEMPLATE_MAPPING, register_template
 
-    register_template(QwenTemplateMeta(CXR_TEMPLATE, template_cls=CXRQwen2_5VLTemplate, default_system=None),
-                      exist_ok=True)
-    return [CXR_TEMPLATE]
+    from templates.qwen_cxr import TEMPLATE_CLASSES
+
+    for family in FAMILIES.values():
+        base = copy.deepcopy(TEMPLATE_MAPPING[family.base_template])
+        meta = dataclasses.replace(base, template_type=family.cxr_template, template_cls=TEMPLATE_CLASSES[family.name],
+                                   default_system=None)
+        register_template(meta, exist_ok=True)
+    return list(CXR_TEMPLATES)

@@ -218,6 +218,20 @@ def test_infer_recipe_builds_a_valid_swift_infer(swift_parsers, tmp_path):
     assert result.returncode == 0, result.stderr
     ns = validate_swift(swift_parsers, Command({}, "swift", recorded(record)[-1]))
     assert ns.infer_backend == "vllm" and "image" in str(ns.vllm_limit_mm_per_prompt)
+    qwen3_out = out.with_name("qwen3_vl.jsonl")  # another family: its template, model type and pixel grid
+    result = subprocess.run(["bash", str(RUN / "infer.sh"), "--model", "/models/ckpt", "--data", str(data),
+                             "--out", str(qwen3_out)], env=recipe_env(SWIFT=str(swift), MODEL_FAMILY="qwen3_vl"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    ns = validate_swift(swift_parsers, Command({}, "swift", recorded(record)[-1]))
+    assert (ns.template, ns.model_type) == ("qwen3_vl_cxr", "qwen3_vl")
+    settings = json.loads(qwen3_out.with_suffix(".settings.json").read_text())
+    assert (settings["max_pixels"], settings["min_pixels"]) == ("524288", "342392")  # 512 / 334 tokens of 32 px
+    result = subprocess.run(["bash", str(RUN / "infer.sh"), "--model", "/models/ckpt", "--data", str(data),
+                             "--out", str(out.with_name("bad.jsonl"))],
+                            env=recipe_env(SWIFT=str(swift), MODEL_FAMILY="llava"), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "qwen2_5_vl" in result.stderr and len(recorded(record)) == 3
 
 
 def test_evaluate_recipe_builds_a_valid_editgrpo_eval(tmp_path):
@@ -405,3 +419,87 @@ def test_teacher_peer_on_data_without_teacher_prompt_stops_before_swift(tmp_path
     assert result.returncode == 0, result.stderr
     (argv,) = recorded(record)
     assert argv[argv.index("--chord_sft_dataset") + 1] == "iu_xray_editgrpo"
+
+
+# ----------------------------------------------------------------------------- model families (MODEL_FAMILY)
+
+def _family(name: str):
+    from templates.families import FAMILIES
+
+    return FAMILIES[name]
+
+
+FAMILY_NAMES = ("qwen2_5_vl", "qwen3_vl", "qwen3_5")
+
+
+def _swap(args: list[str], values: dict[str, str]) -> list[str]:
+    """argv with the values of the named flags replaced."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg.startswith("--") and arg[2:] in values:
+            out[i + 1] = values[arg[2:]]
+    return out
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_model_family_selects_model_template_and_pixels(swift_parsers, family):
+    """MODEL_FAMILY=F: swift's own parsers accept every recipe; F changes the model, --model_type, the template
+    and the pixel bounds (the paper's 512 / 334 visual tokens on F's grid) and nothing else."""
+    spec = _family(family)
+    (sft,) = dry_run("sft.sh", MODEL_FAMILY=family, NPROC_PER_NODE="8")
+    (edit,) = dry_run("editgrpo.sh", MODEL_FAMILY=family, NPROC_PER_NODE="8")
+    (base,) = dry_run("grpo_baseline.sh", MODEL_FAMILY=family, NPROC_PER_NODE="8")
+    (server,) = dry_run("rollout_server.sh", MODEL_FAMILY=family, CUDA_VISIBLE_DEVICES="4,5")
+    for command in (sft, edit, base, server):
+        ns = validate_swift(swift_parsers, command)
+        assert ns.template == spec.cxr_template
+        assert (command.env["MAX_PIXELS"], command.env["MIN_PIXELS"]) == (str(spec.max_pixels), str(spec.min_pixels))
+        assert (spec.visual_tokens(int(command.env["MAX_PIXELS"])), spec.visual_tokens(int(command.env["MIN_PIXELS"]))) == (512, 334)
+    for command in (sft, edit, base):
+        assert validate_swift(swift_parsers, command).model_type == spec.model_type
+    assert validate_swift(swift_parsers, sft).model.endswith("/" + spec.checkpoint)
+    assert _without_output_dir(edit) == _without_output_dir(base)
+    paper_sft, = dry_run("sft.sh", NPROC_PER_NODE="8")
+    paper_edit, = dry_run("editgrpo.sh", NPROC_PER_NODE="8")
+    for mine, paper in ((sft, paper_sft), (edit, paper_edit)):
+        swapped = _swap(paper.args, {"template": spec.cxr_template, "model_type": spec.model_type,
+                                     "model": mine.flag("model")})
+        assert mine.args == swapped  # the paper's settings otherwise
+    assert validate_swift(swift_parsers, paper_sft).model_type == "qwen2_5_vl"  # the default: the paper's policy
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_model_family_is_derived_from_the_base_models_config(swift_parsers, family, tmp_path):
+    spec = _family(family)
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": [spec.architecture],
+                                                      "model_type": spec.config_model_type}))
+    (command,) = dry_run("sft.sh", BASE_MODEL=str(tmp_path))
+    ns = validate_swift(swift_parsers, command)
+    assert (ns.model, ns.model_type, ns.template) == (str(tmp_path), spec.model_type, spec.cxr_template)
+    assert command.env["MAX_PIXELS"] == str(spec.max_pixels)
+    (command,) = dry_run("sft.sh", BASE_MODEL=str(tmp_path), MODEL_FAMILY=family, MAX_PIXELS="12544")
+    assert (command.env["MAX_PIXELS"], command.env["MIN_PIXELS"]) == ("12544", "12544")  # MIN never above MAX
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MODEL_FAMILY": "llava"}, "unknown model family 'llava'; the table has qwen2_5_vl, qwen3_vl, qwen3_5"),
+    ({"config": "LlavaForConditionalGeneration"}, "names architecture 'LlavaForConditionalGeneration'"),
+    ({"config": "Qwen2_5_VLForConditionalGeneration", "MODEL_FAMILY": "qwen3_vl"},
+     "MODEL_FAMILY=qwen3_vl but "),
+    ({"MODEL_FAMILY": "qwen3_vl", "TEMPLATE": "qwen2_5_vl_cxr"},
+     "template 'qwen2_5_vl_cxr' does not fit the Qwen3-VL model"),
+    ({"MODEL_FAMILY": "qwen3_5", "MAX_PIXELS": "1000"}, "MAX_PIXELS=1000 holds no visual token of Qwen3.5"),
+    ({"MAX_PIXELS": "401408", "MIN_PIXELS": "500000"}, "MIN_PIXELS=500000 asks for 637"),
+    ({"MAX_PIXELS": "4e5"}, "MAX_PIXELS='4e5': expected a whole number of pixels"),
+])
+def test_bad_model_settings_stop_the_recipe_before_swift(env, message, tmp_path):
+    """An unsupported architecture, a family/template/checkpoint mismatch or pixel bounds off the family's grid
+    stop every recipe built on common.sh with the reason (exit 2), before swift or any model is started."""
+    env = dict(env)
+    if "config" in env:
+        (tmp_path / "config.json").write_text(json.dumps({"architectures": [env.pop("config")]}))
+        env["BASE_MODEL"] = str(tmp_path)
+    for script in ("sft.sh", "editgrpo.sh"):
+        result = subprocess.run(["bash", str(RUN / script)], env=recipe_env(DRY_RUN="1", **env),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and message in result.stderr and "swift" not in result.stdout, result.stderr

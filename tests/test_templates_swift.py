@@ -12,7 +12,7 @@ import pytest
 
 from datasets_registry import ConversionError, convert
 from datasets_registry.registration import DATA_DIR_ENV, register_datasets
-from templates import CXR_TEMPLATE, register_templates
+from templates import CXR_TEMPLATE, CXR_TEMPLATES, register_templates
 
 from datasets_registry.iu_xray import BUNDLED_DIR as IU_XRAY_DIR
 from swift_plugins.editgrpo import REPO_ROOT
@@ -42,7 +42,7 @@ def test_registration_is_idempotent_and_makes_the_template():
     from swift.template import TEMPLATE_MAPPING
     from swift.template.templates.qwen import Qwen2_5VLTemplate
 
-    assert register_templates() == [CXR_TEMPLATE] == register_templates()
+    assert register_templates() == list(CXR_TEMPLATES) == register_templates() and CXR_TEMPLATE in CXR_TEMPLATES
     meta = TEMPLATE_MAPPING[CXR_TEMPLATE]
     assert issubclass(meta.template_cls, Qwen2_5VLTemplate) and meta.default_system is None
     names = register_datasets()

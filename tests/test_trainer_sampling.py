@@ -10,7 +10,7 @@ from transformers import GenerationConfig
 from swift_plugins.editgrpo.config import EditGRPOConfigError
 from swift_plugins.editgrpo.tiny.swift_run import (completion_rows, grpo_args, logged_steps, run, swift_command,
                                                    write_iu_dataset)
-from swift_plugins.editgrpo.trainer import rollout_generation_config
+from swift_plugins.editgrpo.trainer import MEDIA_TOKENS, cut_at_media_tokens, rollout_generation_config
 
 # Qwen2.5-VL-Instruct's generation_config.json sampling fields (SFT checkpoints keep them)
 QWEN_INSTRUCT = {"do_sample": True, "temperature": 0.1, "top_k": 1, "top_p": 0.001, "repetition_penalty": 1.05}
@@ -110,3 +110,26 @@ def test_swift_grpo_on_qwen_instruct_checkpoint_samples_distinct_completions(tin
         assert len({row["prompt"] for row in group}) == 1
         assert len({row["completion"] for row in group}) == G, [row["completion"] for row in group]
     assert logged_steps(tmp_path / "out")[0]["frac_reward_zero_std"] < 1
+
+
+def test_a_sampled_media_token_cuts_the_completion_before_it(tiny):
+    """swift would expand a sampled <|image_pad|> as an image and stop the run; the rollout ends before it."""
+    _, tokenizer = tiny
+    text_ids = tokenizer.encode("Heart size is normal. No effusion.", add_special_tokens=False)
+    media = set(tokenizer.convert_tokens_to_ids(list(MEDIA_TOKENS)))
+    image_pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+
+    def sample(ids, logprobs):
+        return SimpleNamespace(response_token_ids=ids, rollout_logprobs=logprobs, response_loss_mask=[],
+                               messages=[{"role": "assistant", "content": tokenizer.decode(ids)}],
+                               finish_reason="stop", routed_experts=None)
+
+    clean = sample(text_ids, [-0.5] * len(text_ids))
+    dirty = sample(text_ids[:3] + [image_pad] + text_ids[3:], [-0.1] * (len(text_ids) + 1))
+    decode = lambda sample, ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+    assert cut_at_media_tokens([clean, dirty], media, decode) == 1
+    assert clean.response_token_ids == text_ids and clean.finish_reason == "stop"
+    assert dirty.response_token_ids == text_ids[:3] and dirty.rollout_logprobs == [-0.1] * 3
+    assert dirty.messages[-1]["content"] == tokenizer.decode(text_ids[:3]) and "<|" not in dirty.messages[-1]["content"]
+    assert dirty.finish_reason == "length"
+    assert cut_at_media_tokens([dirty], media, decode) == 0  # nothing left to cut

@@ -3,11 +3,16 @@
 Registered as swift's `grpo` trainer by `register()`; everything else (generation, rewards,
 old/ref log-probs, loss, logging) is swift's own. The overrides:
 
-- `_generate_completions`: after swift's rollout, while training only, gather every rank's
+- `_generate_completions`: after swift's rollout, a completion that sampled a media placeholder
+  token (`<|image_pad|>`, ...) is cut before it (`cut_at_media_tokens`; swift's re-encoding would
+  stop the run), counted in `editgrpo/media_token_cuts`. Then, while training only, gather every rank's
   rollouts, pick (source, target) pairs per group on that global view (`algorithm.step`, identical
   on all ranks) and write each local target's edited copy: text, token ids (no special tokens,
-  then `<|im_end|>`, cut to `max_completion_length`), `finish_reason='stop'`, no engine
-  log-probs. Old and reference log-probs are recomputed by swift for every row.
+  then the model family's end token, `edit_end_id`; `<|im_end|>` for every family in the table,
+  cut to `max_completion_length`), `finish_reason='stop'`, no engine log-probs; the template's
+  response prefix (`response_prefix`: Qwen3.5's empty thinking block) is taken off the rollout text
+  before the edit and put back on the edited text. Old and reference log-probs are recomputed by
+  swift for every row.
 - `_prepare_batch_inputs` (rollout importance sampling): swift builds the engine log-prob
   tensor of a micro-batch only if *every* row has engine log-probs, and applies the
   correction only if every rank has it, so one edited row would silently switch the
@@ -59,13 +64,39 @@ from swift_plugins.editgrpo.peers import chord_telemetry, preflight as peers_pre
 from swift_plugins.editgrpo.edit_ratio import luffy_per_token_loss, luffy_problems, luffy_shaped_ratio, reduce_like_swift
 from swift_plugins.editgrpo.algorithm.step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
 from rewards.entities.backends import build_analyzer
+from templates.families import DEFAULT_FAMILY, FAMILIES, family_of_template
 
 logger = get_logger()
 
-END_TOKEN = "<|im_end|>"
+END_TOKEN = FAMILIES[DEFAULT_FAMILY].end_token  # "<|im_end|>": the paper's policy; each family's is in its table row
+
+
+def edit_end_id(tokenizer, template_type: str) -> int:
+    """The id closing an edited completion: the end token of the template's model family
+    (`templates.families`), else the tokenizer's eos (a template outside the table)."""
+    family = family_of_template(template_type)
+    end_id = tokenizer.convert_tokens_to_ids(family.end_token if family else tokenizer.eos_token)
+    if end_id is None or end_id == tokenizer.unk_token_id:
+        end_id = tokenizer.eos_token_id
+    return end_id
+
+
+def response_prefix(template, sample) -> str:
+    """What swift's template puts before every completion: in the prompt, and prepended to the decoded
+    rollout text (Qwen3.5's empty thinking block `<think>\n\n</think>\n\n`; '' for Qwen2.5-VL and Qwen3-VL).
+    Edits see the report without it and an edited row's text gets it back; its ids do not, since swift
+    re-inserts and masks the prefix ids itself when it encodes completion ids (as for on-policy rows)."""
+    from swift.template.template_inputs import StdTemplateInputs
+
+    inputs = StdTemplateInputs(messages=[], chat_template_kwargs=dict(sample.extra.get("chat_template_kwargs") or {}))
+    return template._get_response_prefix(inputs) or ""
+
+
 # completions.jsonl columns, and the sample.extra key of a target row's EditRecord
 EDITED_KEY, OPS_KEY, SOURCE_KEY = "editgrpo_edited", "editgrpo_ops", "editgrpo_source"
 RECORD_KEY = "editgrpo_record"
+# tokens a completion must not carry: the template would expand them as images (cut_at_media_tokens)
+MEDIA_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 # GRPOBatch attribute: [B] bool, the micro-batch's edited rows (set with EDITGRPO_EDIT_RATIO=luffy)
 EDITED_ROWS = "editgrpo_edited_rows"
 _CAPTURE = object()  # marks `_editgrpo_policy_logps` as wanted by the next policy forward
@@ -180,6 +211,12 @@ class EditGRPOTrainer(GRPOTrainer):
     # --- edits ---------------------------------------------------------------------------------
     def _generate_completions(self, samples):
         samples = super()._generate_completions(samples)
+        tokenizer = self.processing_class.tokenizer if hasattr(self.processing_class, "tokenizer") else self.processing_class
+        media_ids = {i for i in tokenizer.convert_tokens_to_ids(list(MEDIA_TOKENS))
+                     if i is not None and i != tokenizer.unk_token_id}
+        cut = cut_at_media_tokens(samples, media_ids, lambda sample, ids: response_prefix(self.template, sample)
+                                  + tokenizer.decode(ids, skip_special_tokens=True))
+        self._metrics["train" if self.model.training else "eval"]["editgrpo/media_token_cuts"].append(float(cut))
         if self.model.training and self.editgrpo.edits:
             started = time.perf_counter()
             self._apply_edits(samples)
@@ -190,7 +227,8 @@ class EditGRPOTrainer(GRPOTrainer):
         from accelerate.utils import gather_object
 
         rank = self.accelerator.process_index
-        local = [(rank, s.prompt_id, _completion_text(s), s.extra.get("solution")) for s in samples]
+        local = [(rank, s.prompt_id, _completion_text(s).removeprefix(response_prefix(self.template, s)),
+                  s.extra.get("solution")) for s in samples]
         everything = gather_object(local)
         offset = next((i for i, row in enumerate(everything) if row[0] == rank), len(everything))
         prompt_ids = [row[1] for row in everything]
@@ -207,9 +245,7 @@ class EditGRPOTrainer(GRPOTrainer):
         )
         by_target = {r.target - offset: r for r in records}
         tokenizer = self.template.tokenizer
-        end_id = tokenizer.convert_tokens_to_ids(END_TOKEN)
-        if end_id is None or end_id == tokenizer.unk_token_id:
-            end_id = tokenizer.eos_token_id
+        end_id = edit_end_id(tokenizer, self.template.template_meta.template_type)
         for index, sample in enumerate(samples):
             record = by_target.get(index)
             sample.extra[RECORD_KEY] = record
@@ -221,7 +257,7 @@ class EditGRPOTrainer(GRPOTrainer):
                     end_id=end_id,
                     max_length=self.max_completion_length,
                 )
-                sample.messages[-1]["content"] = text
+                sample.messages[-1]["content"] = response_prefix(self.template, sample) + text
                 sample.response_token_ids = ids
                 sample.response_loss_mask = []
                 sample.rollout_logprobs = []
@@ -342,6 +378,33 @@ class EditGRPOTrainer(GRPOTrainer):
             self._logs[OPS_KEY].append(list(record.ops) if edited else [])
             self._logs[SOURCE_KEY].append(record.source if edited else -1)
         self._editgrpo_rows = None
+
+
+def cut_at_media_tokens(samples: list, media_ids: set[int], text_of) -> int:
+    """Cut each completion before the first media placeholder token it sampled; returns how many were cut.
+
+    swift re-encodes a completion's text with the template, which expands `<|image_pad|>` and its
+    kin as images: one sampled placeholder makes the image count disagree and stops the whole run
+    (`masked_scatter`: "Number of elements of source < number of ones in mask"). A cut completion
+    keeps its sampled tokens and engine log-probs up to that point and counts as truncated
+    (`finish_reason='length'`), so `--overlong_filter` can drop it. `text_of(sample, ids)` is the
+    rollout text of the kept ids (with the template's response prefix, as swift writes it)."""
+    cut = 0
+    for sample in samples:
+        ids = list(sample.response_token_ids or [])
+        first = next((k for k, token in enumerate(ids) if token in media_ids), None)
+        if first is None:
+            continue
+        sample.response_token_ids = ids[:first]
+        if sample.rollout_logprobs:
+            sample.rollout_logprobs = sample.rollout_logprobs[:first]
+        if sample.response_loss_mask:
+            sample.response_loss_mask = sample.response_loss_mask[:first]
+        sample.messages[-1]["content"] = text_of(sample, ids[:first])
+        sample.routed_experts = None  # MoE routing recorded for the dropped tokens too
+        sample.finish_reason = "length"
+        cut += 1
+    return cut
 
 
 def _edited(sample) -> bool:

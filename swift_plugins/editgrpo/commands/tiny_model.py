@@ -1,10 +1,11 @@
-"""`editgrpo tiny-model OUT`: write the tiny random Qwen2.5-VL checkpoint used by tests and the demo."""
+"""`editgrpo tiny-model OUT [--family F]`: write a tiny random checkpoint of a policy family (tests, the demo)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from swift_plugins.editgrpo.commands import CommandError
+from templates.families import DEFAULT_FAMILY, FAMILIES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="extra text file(s), one report per line, for the tokenizer (IU-XRay reports are always used when present)",
     )
+    parser.add_argument("--family", choices=list(FAMILIES), default=DEFAULT_FAMILY,
+                        help=f"architecture of the checkpoint (default {DEFAULT_FAMILY}, the paper's); templates/families.py")
 
 
 def _read_corpus(path: Path) -> list[str]:
@@ -30,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
     from swift_plugins.editgrpo.tiny.model import build_tiny_model
 
     corpus = [line for path in args.corpus for line in _read_corpus(path)]
-    print(build_tiny_model(args.out, corpus=corpus or None))
+    print(build_tiny_model(args.out, corpus=corpus or None, family=args.family))
     return 0

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from datasets_registry.jsonl import JsonlError, iter_jsonl, read_jsonl, write_jsonl, write_text_atomic
 from templates.report import normalize
+from templates.families import strip_response_prefix
 
 
 class EvalInputError(ValueError):
@@ -51,14 +52,15 @@ def _text(value: Any) -> str | None:
 def parse_row(row: Mapping[str, Any], index: int) -> tuple[str, str | None, str | None, str]:
     """(id or "", hyp, ref, format) of one result row.
 
-    swift infer rows: hyp = `response`; ref = the data set's `solution` column when present, else
+    swift infer rows: hyp = `response` (without a family's response prefix, Qwen3.5's thinking block); ref = the data set's `solution` column when present, else
     swift's `labels` (the gold assistant turn); id = `study_id`, else `id`, else "" (row order).
     Plain rows: `{id, hyp, ref}`.
     """
     if "response" in row:
         ref = _text(row.get("solution")) or _text(row.get("labels"))
         ident = row.get("study_id", row.get("id"))
-        return ("" if ident is None else str(ident)), _text(row["response"]), ref, "swift"
+        response = _text(row["response"])
+        return ("" if ident is None else str(ident)), response and strip_response_prefix(response), ref, "swift"
     if "hyp" in row:
         ident = row.get("id")
         if ident is None:
