@@ -153,4 +153,27 @@ def test_invalid_settings_raise_one_message_naming_each():
         demo.profile("quick", n_train=0)
     with pytest.raises(demo.DemoConfigError, match="edit_match='exact': expected one of affinity|paper"):
         DemoConfig(edit_match="exact")
+    with pytest.raises(demo.DemoConfigError, match="family='llava': expected one of qwen2_5_vl|qwen3_vl|qwen3_5"):
+        demo.profile("quick", family="llava")
     assert all(not config.problems() for config in demo.PROFILES.values())
+
+
+def test_the_family_sets_template_and_pixels_and_keeps_default_fingerprints(tmp_path):
+    """--family reaches every recipe; the default family leaves the stage fingerprints as before the option."""
+    from templates.families import FAMILIES
+
+    qwen3 = demo.profile("quick", family="qwen3_vl")
+    env = demo.clean_env(qwen3, tmp_path)
+    assert env["MODEL_FAMILY"] == "qwen3_vl" and env["MAX_PIXELS"] == str(FAMILIES["qwen3_vl"].same_budget(demo.MAX_PIXELS))
+    ctx = demo.Context(qwen3, tmp_path, env, 15.0)
+    assert demo._cpu_train_env(ctx)["TEMPLATE"] == "qwen3_vl_cxr"
+    stage = next(s for s in demo.STAGES if s.name == "tiny_model")
+    default = demo.PROFILES["quick"]
+    assert stage.fingerprint(default, 1, "x") == stages_digest(1, "x")
+    assert stage.fingerprint(qwen3, 1, "x") != stage.fingerprint(default, 1, "x")
+
+
+def stages_digest(version: int, previous: str) -> str:
+    from swift_plugins.editgrpo.tiny.stages import digest
+
+    return digest({"version": version, "stage": "tiny_model", "after": previous})

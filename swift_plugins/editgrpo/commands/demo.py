@@ -30,6 +30,7 @@ TASK_OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("rl-prompts-per-step", int, "prompts (groups) per GRPO step"),
     ("rl-lr", float, "GRPO learning rate"),
     ("num-generations", int, "rollouts per prompt (G)"),
+    ("family", str, "policy architecture of the tiny model: qwen2_5_vl (default), qwen3_vl or qwen3_5"),
 )
 
 

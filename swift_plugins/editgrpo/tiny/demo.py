@@ -25,6 +25,7 @@ from swift_plugins.editgrpo import REPO_ROOT
 from swift_plugins.editgrpo.algorithm.matching import MATCH_MODES
 from swift_plugins.editgrpo.tiny import stages as stages_lib
 from swift_plugins.editgrpo.tiny.stages import Stage, StageError, digest, run_file, run_logged
+from templates.families import DEFAULT_FAMILY, FAMILIES
 
 RUN_DIR = REPO_ROOT / "run"
 PIPELINE_VERSION = 1  # bump when stage commands change: old output dirs then restart cleanly
@@ -33,7 +34,7 @@ RUN_FILE = run_file(KIND)
 METHODS = ("sft", "drgrpo", "editgrpo")
 DATASET = "cxr-synthetic"  # run/common.sh preset; files in $EDITGRPO_DATA_DIR/cxr_synthetic/
 # Image budget of the tiny model: 112x112 px = 16 visual tokens per view.
-MAX_PIXELS, MIN_PIXELS = 112 * 112, 56 * 56
+MAX_PIXELS, MIN_PIXELS = 112 * 112, 56 * 56  # Qwen2.5-VL's grid; other families get the same token budget
 
 
 DemoError = StageError  # a stage failed, the output dir is unusable, or a profile is unknown
@@ -64,6 +65,7 @@ class DemoConfig:
     temperature: float = 1.0
     max_completion_length: int = 64
     infer_max_new_tokens: int = 80
+    family: str = DEFAULT_FAMILY  # the tiny policy's architecture (templates.families)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -81,6 +83,8 @@ class DemoConfig:
                   if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0)]
         if not (math.isfinite(self.beta) and self.beta >= 0):
             found.append(f"beta={self.beta!r}: must be a finite number >= 0")
+        if self.family not in FAMILIES:
+            found.append(f"family={self.family!r}: expected one of {'|'.join(FAMILIES)}")
         if self.edit_match not in MATCH_MODES:
             found.append(f"edit_match={self.edit_match!r}: expected one of {'|'.join(MATCH_MODES)}")
         return found
@@ -109,8 +113,9 @@ def clean_env(config: DemoConfig, out: Path) -> dict[str, str]:
         TRANSFORMERS_OFFLINE="1",
         PYTHONUNBUFFERED="1",
         CUDA_VISIBLE_DEVICES="",
-        MAX_PIXELS=str(MAX_PIXELS),
-        MIN_PIXELS=str(MIN_PIXELS),
+        MODEL_FAMILY=config.family,
+        MAX_PIXELS=str(FAMILIES[config.family].same_budget(MAX_PIXELS)),
+        MIN_PIXELS=str(FAMILIES[config.family].same_budget(MIN_PIXELS)),
         EDITGRPO_DATA_DIR=str(out / "data"),
         EDITGRPO_REWARD_BACKEND="rules",
         EDITGRPO_ANALYZER="lexicon",
@@ -167,7 +172,7 @@ def _stage_data(ctx: Context) -> None:
 
 def _stage_tiny_model(ctx: Context) -> None:
     cmd = [sys.executable, "-m", "swift_plugins.editgrpo.cli", "tiny-model", str(ctx.out / "tiny_model"),
-           "--corpus", str(ctx.out / "data" / "corpus.txt")]
+           "--corpus", str(ctx.out / "data" / "corpus.txt"), "--family", ctx.config.family]
     run_logged(cmd, ctx.env, ctx.log_dir / "tiny_model.log", "tiny_model", ctx.heartbeat, REPO_ROOT)
 
 
@@ -177,7 +182,7 @@ def _cpu_train_env(ctx: Context) -> dict[str, str]:
     return {
         "DATASET": DATASET,
         "BASE_MODEL": str(ctx.out / "tiny_model"),
-        "TEMPLATE": "qwen2_5_vl_cxr",
+        "TEMPLATE": FAMILIES[ctx.config.family].cxr_template,
         "TORCH_DTYPE": "float32",
         "FREEZE_VIT": "false",
         "DEEPSPEED": "none",
@@ -226,7 +231,7 @@ def infer_run(ctx: Context, checkpoint: Path, result: Path, label: str) -> None:
     """Greedy `run/infer.sh` of a checkpoint on the held-out studies."""
     args = ["--model", str(checkpoint), "--data", str(ctx.data_dir / "test.jsonl"), "--out", str(result)]
     env = {"MAX_NEW_TOKENS": str(ctx.config.infer_max_new_tokens), "MAX_BATCH_SIZE": "16",
-           "TEMPLATE": "qwen2_5_vl_cxr", "OVERWRITE": "1"}
+           "TEMPLATE": FAMILIES[ctx.config.family].cxr_template, "OVERWRITE": "1"}
     ctx.recipe("infer.sh", args, label, env)
 
 
@@ -256,7 +261,7 @@ RL_SETTINGS = ("rl_steps", "rl_prompts_per_step", "num_generations", "rl_lr", "b
                "max_completion_length", "seed")
 STAGES: tuple[Stage, ...] = (
     Stage("data", ("data",), _stage_data, ("n_train", "n_test", "seed")),
-    Stage("tiny_model", ("tiny_model",), _stage_tiny_model),
+    Stage("tiny_model", ("tiny_model",), _stage_tiny_model, ("family",), added={"family": DEFAULT_FAMILY}),
     Stage("sft", ("sft",), _stage_sft, ("sft_steps", "sft_batch", "sft_lr", "seed")),
     Stage("editgrpo", ("editgrpo",), _rl_stage("editgrpo"), (*RL_SETTINGS, "edit_match")),
     Stage("drgrpo", ("drgrpo",), _rl_stage("drgrpo"), RL_SETTINGS),

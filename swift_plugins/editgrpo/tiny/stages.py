@@ -22,9 +22,9 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 STAGE_DIR = ".stages"
 
@@ -106,10 +106,14 @@ class Stage:
     outputs: tuple[str, ...]  # paths under the output dir, removed before the stage (re)runs
     run: Callable[[Any], None]  # called with the runner's context
     settings: tuple[str, ...] = ()  # config fields the stage's result depends on
+    # settings added after outputs existed, with the value that reproduces them: left out of the
+    # fingerprint at that value, so those outputs stay valid (and resumable)
+    added: Mapping[str, Any] = field(default_factory=dict)
 
     def fingerprint(self, config: Any, version: int, previous: str) -> str:
-        return digest({"version": version, "stage": self.name, "after": previous,
-                        **{name: getattr(config, name) for name in self.settings}})
+        values = {name: getattr(config, name) for name in self.settings}
+        values = {name: v for name, v in values.items() if not (name in self.added and self.added[name] == v)}
+        return digest({"version": version, "stage": self.name, "after": previous, **values})
 
 
 @contextmanager
