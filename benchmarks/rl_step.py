@@ -13,7 +13,6 @@ first step of each run dropped: warm-up).
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swift_plugins.editgrpo.tiny.model import SPECIAL_BIAS, build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny.swift_run import grpo_args, timed_grpo_steps, write_iu_dataset  # noqa: E402
+from swift_plugins.editgrpo.tiny.swift_run import (benchmark_parser, grpo_args, interleaved,  # noqa: E402
+                                                   parse_benchmark_args, timed_grpo_steps, write_iu_dataset)
 
 QWEN_ROWS = 151936
 DEMO_RL = {"prompts": 4, "generations": 4, "max_new": 64, "lr": "5e-5"}
@@ -62,12 +62,7 @@ def summarise(steps: list[dict]) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2, help="runs per configuration, interleaved A B B A")
-    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per run")
-    args = parser.parse_args()
-    if args.steps < 2:
-        parser.error("--steps must be >= 2 (the first step is dropped)")
+    args = parse_benchmark_args(benchmark_parser(__doc__.splitlines()[0]))
 
     with tempfile.TemporaryDirectory(prefix="rl_step_") as tmp:
         work = Path(tmp)
@@ -75,13 +70,11 @@ def main() -> int:
         models = {"Qwen rows": pad_vocabulary(compact, work / "qwen_rows"), "own vocab": compact}
         dataset = write_iu_dataset(work / "data", DEMO_RL["prompts"] * args.steps)
         steps: dict[str, list[dict]] = {name: [] for name in models}
-        names = list(models)
-        for round_ in range(args.rounds):
-            for name in names if round_ % 2 == 0 else names[::-1]:
-                found = measure(models[name], dataset, work / f"{name.replace(' ', '_')}_{round_}", args.steps)
-                print(f"  round {round_ + 1}, {name}: " + " ".join(f"{float(s['step_time']):.2f}" for s in found) + " s/step",
-                      flush=True)
-                steps[name] += found
+        for round_, name in interleaved(list(models), args.rounds):
+            found = measure(models[name], dataset, work / f"{name.replace(' ', '_')}_{round_}", args.steps)
+            print(f"  round {round_ + 1}, {name}: " + " ".join(f"{float(s['step_time']):.2f}" for s in found) + " s/step",
+                  flush=True)
+            steps[name] += found
         results = {name: summarise(found) for name, found in steps.items()}
 
     base = results["Qwen rows"]["step"]

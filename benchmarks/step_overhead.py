@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swift_plugins.editgrpo.tiny.model import build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny.swift_run import grpo_args, timed_grpo_steps, write_iu_dataset  # noqa: E402
+from swift_plugins.editgrpo.tiny.swift_run import (benchmark_parser, grpo_args, interleaved,  # noqa: E402
+                                                   parse_benchmark_args, timed_grpo_steps, write_iu_dataset)
 
 
 def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> list[dict]:
@@ -37,26 +38,21 @@ def summarise(steps: list[dict]) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2, help="runs per configuration, interleaved A B B A")
-    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per run")
+    parser = benchmark_parser(__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--prompts", type=int, default=2, help="groups per optimizer step")
     parser.add_argument("--max-new", type=int, default=32, help="max_completion_length")
     parser.add_argument("--nproc", type=int, default=1)
-    args = parser.parse_args()
-    if args.steps < 2:
-        parser.error("--steps must be >= 2 (the first step is dropped)")
+    args = parse_benchmark_args(parser)
 
     with tempfile.TemporaryDirectory(prefix="step_overhead_") as tmp:
         work = Path(tmp)
         model = build_tiny_model(work / "model")
         dataset = write_iu_dataset(work / "data", args.prompts * args.steps)
-        configs = [("EditGRPO", "on"), ("Dr.GRPO", "off")]
-        steps: dict[str, list[dict]] = {name: [] for name, _ in configs}
-        for round_ in range(args.rounds):
-            for name, edits in configs if round_ % 2 == 0 else configs[::-1]:
-                steps[name] += measure(model, dataset, work / f"{name}_{round_}", edits, args)
+        configs = {"EditGRPO": "on", "Dr.GRPO": "off"}
+        steps: dict[str, list[dict]] = {name: [] for name in configs}
+        for round_, name in interleaved(list(configs), args.rounds):
+            steps[name] += measure(model, dataset, work / f"{name}_{round_}", configs[name], args)
         results = {name: summarise(found) for name, found in steps.items()}
 
     base = results["Dr.GRPO"]["step"]

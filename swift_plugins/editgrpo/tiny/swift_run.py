@@ -8,11 +8,12 @@ CPU settings that work (no vLLM, no ModelScope model check; docs/algorithm.md §
 """
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from datasets_registry.iu_xray import read_report_rows
 from datasets_registry.jsonl import read_jsonl, write_jsonl
@@ -143,6 +144,28 @@ def completion_rows(output_dir: str | Path) -> list[dict]:
         table = tables[step]
         rows.extend({key: values[i] for key, values in table.items()} for i in range(len(table["step"])))
     return rows
+
+
+def benchmark_parser(description: str) -> argparse.ArgumentParser:
+    """The step-time benchmarks' shared options; `parse_benchmark_args` checks them."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per configuration, interleaved A B B A")
+    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per run")
+    return parser
+
+
+def parse_benchmark_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (the first step is dropped)")
+    return args
+
+
+def interleaved(names: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """(round, name) in the order A B B A A B ...: a drift in machine load hits every configuration alike."""
+    for round_ in range(rounds):
+        for name in names if round_ % 2 == 0 else list(names)[::-1]:
+            yield round_, name
 
 
 def timed_grpo_steps(model_dir: str | Path, output_dir: str | Path, args: Sequence[str], env: dict[str, str],
