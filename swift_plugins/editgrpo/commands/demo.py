@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output directory (default demo_out)")
     parser.add_argument(
         "--profile", choices=PROFILE_NAMES, default=os.environ.get(PROFILE_ENV, "full"),
-        help=f"full = the demo (~10 min on 2 cores after set-up); quick = a few steps of every stage (tests). Default ${PROFILE_ENV} or full",
+        help=f"full = the demo (~4 min on 2 cores after set-up); quick = a few steps of every stage (tests). Default ${PROFILE_ENV} or full",
     )
     parser.add_argument("--restart", action="store_true", help="discard earlier stages in --out and start over")
     parser.add_argument("--heartbeat", type=float, default=15.0, help="seconds between progress lines")

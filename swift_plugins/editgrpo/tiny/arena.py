@@ -82,18 +82,11 @@ METHODS: dict[str, Method] = _methods(
 )
 
 
-# The arena's RL budget: the demo's (16 steps x 4 prompts x G = 4, lr 5e-5) is a smoke run whose
-# gradient is noise: on 3 development seeds (101-103) its Dr.GRPO Avg moved by +-0.07 (95 % CI)
-# and no method beat SFT. 32 steps x 8 prompts x G = 8 at lr 2e-5 (8x the rollouts, 64 per step)
-# gave EditGRPO +0.055 over SFT at +-0.012 on the same seeds (README "The arena").
-ARENA_TASK = replace(demo.DemoConfig(), rl_steps=32, rl_prompts_per_step=8, num_generations=8, rl_lr=2e-5)
-
-
 @dataclass(frozen=True)
 class ArenaConfig:
     """The task, SFT and RL settings (`demo.DemoConfig`), the methods and the seeds."""
 
-    task: demo.DemoConfig = ARENA_TASK
+    task: demo.DemoConfig = field(default_factory=demo.DemoConfig)
     methods: tuple[str, ...] = ("sft", "drgrpo", "editgrpo", "editgrpo-paper")
     seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
 
