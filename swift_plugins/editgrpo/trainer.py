@@ -64,12 +64,9 @@ from swift_plugins.editgrpo.peers import chord_telemetry, preflight as peers_pre
 from swift_plugins.editgrpo.edit_ratio import luffy_per_token_loss, luffy_problems, luffy_shaped_ratio, reduce_like_swift
 from swift_plugins.editgrpo.algorithm.step import EDITED, EditRecord, check_group_prompts, completion_ids, edit_targets, step_telemetry
 from rewards.entities.backends import build_analyzer
-from templates.families import DEFAULT_FAMILY, FAMILIES, family_of_template
+from templates.families import family_of_template
 
 logger = get_logger()
-
-END_TOKEN = FAMILIES[DEFAULT_FAMILY].end_token  # "<|im_end|>": the paper's policy; each family's is in its table row
-
 
 def edit_end_id(tokenizer, template_type: str) -> int:
     """The id closing an edited completion: the end token of the template's model family
@@ -164,6 +161,9 @@ class EditGRPOTrainer(GRPOTrainer):
         if not self.args.use_vllm:
             self.engine.generation_config = rollout_generation_config(self.engine.generation_config,
                                                                       self.request_config)
+        tokenizer = self.template.tokenizer
+        self.editgrpo_media_ids = {i for i in tokenizer.convert_tokens_to_ids(list(MEDIA_TOKENS))
+                                   if i is not None and i != tokenizer.unk_token_id}
         self.editgrpo_selection = self.editgrpo.selection_options
         self.editgrpo_edit_options = self.editgrpo.edit_options
         self.editgrpo_analyzer = self._build_analyzer() if self.editgrpo.edits else None
@@ -211,10 +211,8 @@ class EditGRPOTrainer(GRPOTrainer):
     # --- edits ---------------------------------------------------------------------------------
     def _generate_completions(self, samples):
         samples = super()._generate_completions(samples)
-        tokenizer = self.processing_class.tokenizer if hasattr(self.processing_class, "tokenizer") else self.processing_class
-        media_ids = {i for i in tokenizer.convert_tokens_to_ids(list(MEDIA_TOKENS))
-                     if i is not None and i != tokenizer.unk_token_id}
-        cut = cut_at_media_tokens(samples, media_ids, lambda sample, ids: response_prefix(self.template, sample)
+        tokenizer = self.template.tokenizer
+        cut = cut_at_media_tokens(samples, self.editgrpo_media_ids, lambda sample, ids: response_prefix(self.template, sample)
                                   + tokenizer.decode(ids, skip_special_tokens=True))
         self._metrics["train" if self.model.training else "eval"]["editgrpo/media_token_cuts"].append(float(cut))
         if self.model.training and self.editgrpo.edits:
