@@ -191,7 +191,8 @@ class Resolved:
         return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
-def _pixels(variable: str, value: str | int | None) -> int | None:
+def pixel_bound(variable: str, value: str | int | None) -> int | None:
+    """A MAX_PIXELS/MIN_PIXELS value as given (environment text or a number); None when unset."""
     if value is None or value == "":
         return None
     if isinstance(value, int):
@@ -218,8 +219,8 @@ def resolve(family: str | None = None, base_model: str | None = None, template: 
     chosen = chosen or get_family(DEFAULT_FAMILY)
     template = template or chosen.cxr_template
     check_template(chosen, template)
-    most = _pixels("MAX_PIXELS", max_pixels)
-    least = _pixels("MIN_PIXELS", min_pixels)
+    most = pixel_bound("MAX_PIXELS", max_pixels)
+    least = pixel_bound("MIN_PIXELS", min_pixels)
     most = chosen.max_pixels if most is None else most
     least = min(chosen.min_pixels, most) if least is None else least
     chosen.check_pixels(most, least)
@@ -247,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolved = resolve(args.family, args.base_model, args.template, args.max_pixels, args.min_pixels,
                            args.models_dir)
     except FamilyError as error:
-        print(f"run/common.sh: {error}", file=sys.stderr)
+        print(f"{parser.prog}: {error}", file=sys.stderr)  # run/common.sh and run/infer.sh call it
         return 2
     sys.stdout.write(resolved.shell())
     return 0

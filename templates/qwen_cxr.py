@@ -13,7 +13,7 @@ import os
 
 from swift.template.templates.qwen import Qwen2_5VLTemplate, Qwen3_5Template, Qwen3VLTemplate
 
-from templates.families import FamilyError, get_family
+from templates.families import FamilyError, get_family, pixel_bound
 
 MEDIA_PAD_TOKENS = {"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>"}
 
@@ -43,13 +43,8 @@ def check_pixel_environment(family, environ) -> None:
     (else qwen_vl_utils stops at the first image with an assertion); unset bounds are not checked."""
     if not environ.get("MAX_PIXELS"):
         return
-    raw = {name: environ.get(name) or None for name in ("MAX_PIXELS", "MIN_PIXELS")}
-    try:
-        values = {name: None if value is None else int(value) for name, value in raw.items()}
-    except ValueError:
-        raise FamilyError(f"MAX_PIXELS={raw['MAX_PIXELS']!r}, MIN_PIXELS={raw['MIN_PIXELS']!r}: expected whole "
-                          "numbers of pixels") from None
-    family.check_pixels(values["MAX_PIXELS"], values["MIN_PIXELS"])
+    family.check_pixels(pixel_bound("MAX_PIXELS", environ["MAX_PIXELS"]),
+                        pixel_bound("MIN_PIXELS", environ.get("MIN_PIXELS")))
 
 
 class CXRQwen2_5VLTemplate(_FamilyTemplate, Qwen2_5VLTemplate):
