@@ -141,18 +141,6 @@ def build_scorer_models(models_dir: Path, size: str) -> None:
     build_all_missing(models_dir, read_findings()[:2000], size)
 
 
-def write_dataset(out: Path, rows: int, image_size: int) -> Path:
-    """`rows` IU-XRay studies (two generated views of `image_size` px each), in the tiny runs' format."""
-    from swift_plugins.editgrpo.tiny import swift_run
-
-    default = swift_run.IMAGE_SIZE
-    swift_run.IMAGE_SIZE = image_size
-    try:
-        return swift_run.write_iu_dataset(out, rows)
-    finally:
-        swift_run.IMAGE_SIZE = default
-
-
 def swift_argv(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> tuple[list[str], dict]:
     """The recipe's GRPO flags (run/rl_common.sh) around swift_run's, HF generation; only EDITGRPO_EDITS differs."""
     from swift_plugins.editgrpo.tiny.swift_run import grpo_args, swift_command
@@ -161,7 +149,7 @@ def swift_argv(model: Path, dataset: Path, out: Path, edits: str, args: argparse
     micro = args.micro_batch or rollouts
     if rollouts % micro:
         raise SystemExit(f"--micro-batch {micro} does not divide {rollouts} rollouts per step")
-    flags = grpo_args(dataset, args.generations, args.prompts, args.max_new, args.steps, template="qwen2_5_vl_cxr")
+    flags = grpo_args(dataset, args.generations, args.prompts, args.max_new, args.steps)
     flags += ["--per_device_train_batch_size", str(micro), "--gradient_accumulation_steps", str(rollouts // micro),
               "--num_iterations", "1", "--learning_rate", "1e-6", "--lr_scheduler_type", "constant",
               "--warmup_ratio", "0", "--weight_decay", "0.01", "--epsilon", "0.2",
@@ -228,10 +216,11 @@ def logged(out: Path) -> list[dict]:
 
 def summarise(steps: list[dict]) -> dict[str, float]:
     """Means over the timed steps (the first logged step dropped: warm-up), peak memory over all."""
+    from swift_plugins.editgrpo.tiny.swift_run import step_stats
+
     timed = steps[1:]
     mean = lambda key: statistics.mean(float(s.get(key, 0.0)) for s in timed)  # noqa: E731
-    return {"timed": len(timed), "step": mean("step_time"),
-            "step_sd": statistics.stdev(float(s["step_time"]) for s in timed) if len(timed) > 1 else 0.0,
+    return {"timed": len(timed), **step_stats(timed),
             "hook": mean("editgrpo/hook_seconds"), "generate": mean("bench/generate_seconds"),
             "reward": mean("bench/reward_seconds"), "edited": mean("editgrpo/edited_fraction"),
             "completion": mean("completions/mean_length"),
@@ -292,7 +281,9 @@ def main() -> int:
     start = time.perf_counter()
     model, billions = build_policy(args.work / "model", args.size, args.device)
     policy_s = time.perf_counter() - start
-    dataset = write_dataset(args.work / "data", args.prompts * args.steps, args.image_size)
+    from swift_plugins.editgrpo.tiny.swift_run import write_iu_dataset
+
+    dataset = write_iu_dataset(args.work / "data", args.prompts * args.steps, image_size=args.image_size)
 
     import torch
     import transformers

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swift_plugins.editgrpo.tiny.model import SPECIAL_BIAS, build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny.swift_run import (benchmark_parser, grpo_args, interleaved,  # noqa: E402
-                                                   parse_benchmark_args, timed_grpo_steps, write_iu_dataset)
+from swift_plugins.editgrpo.tiny.swift_run import (benchmark_parser, grpo_args, interleaved_steps,  # noqa: E402
+                                                   parse_benchmark_args, step_stats, timed_grpo_steps,
+                                                   write_iu_dataset)
 
 QWEN_ROWS = 151936
 DEMO_RL = {"prompts": 4, "generations": 4, "max_new": 64, "lr": "5e-5"}
@@ -50,15 +51,17 @@ def pad_vocabulary(model_dir: Path, out_dir: Path, rows: int = QWEN_ROWS) -> Pat
 
 
 def measure(model: Path, dataset: Path, out: Path, steps: int) -> list[dict]:
+    """One run's timed steps, printed as they come (the spread between runs is part of the reading)."""
     args = grpo_args(dataset, DEMO_RL["generations"], DEMO_RL["prompts"], DEMO_RL["max_new"], steps)
     args += ["--learning_rate", DEMO_RL["lr"], "--beta", "0"]
-    return timed_grpo_steps(model, out, args, {"EDITGRPO_EDITS": "on", "MAX_PIXELS": str(112 * 112)})
+    found = timed_grpo_steps(model, out, args, {"EDITGRPO_EDITS": "on", "MAX_PIXELS": str(112 * 112)})
+    print(f"  {out.name}: " + " ".join(f"{float(s['step_time']):.2f}" for s in found) + " s/step", flush=True)
+    return found
 
 
 def summarise(steps: list[dict]) -> dict[str, float]:
-    times = [float(s["step_time"]) for s in steps]
-    return {"step": statistics.mean(times), "step_sd": statistics.stdev(times) if len(times) > 1 else 0.0,
-            "length": statistics.mean(float(s.get("completions/mean_length", 0.0)) for s in steps)}
+    length = statistics.mean(float(s.get("completions/mean_length", 0.0)) for s in steps)
+    return {**step_stats(steps), "length": length}
 
 
 def main() -> int:
@@ -69,12 +72,8 @@ def main() -> int:
         compact = build_tiny_model(work / "compact")
         models = {"Qwen rows": pad_vocabulary(compact, work / "qwen_rows"), "own vocab": compact}
         dataset = write_iu_dataset(work / "data", DEMO_RL["prompts"] * args.steps)
-        steps: dict[str, list[dict]] = {name: [] for name in models}
-        for round_, name in interleaved(list(models), args.rounds):
-            found = measure(models[name], dataset, work / f"{name.replace(' ', '_')}_{round_}", args.steps)
-            print(f"  round {round_ + 1}, {name}: " + " ".join(f"{float(s['step_time']):.2f}" for s in found) + " s/step",
-                  flush=True)
-            steps[name] += found
+        steps = interleaved_steps(list(models), args.rounds, lambda round_, name: measure(
+            models[name], dataset, work / f"{name.replace(' ', '_')}_round{round_ + 1}", args.steps))
         results = {name: summarise(found) for name, found in steps.items()}
 
     base = results["Qwen rows"]["step"]

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swift_plugins.editgrpo.tiny.model import build_tiny_model  # noqa: E402
-from swift_plugins.editgrpo.tiny.swift_run import (benchmark_parser, grpo_args, interleaved,  # noqa: E402
-                                                   parse_benchmark_args, timed_grpo_steps, write_iu_dataset)
+from swift_plugins.editgrpo.tiny.swift_run import (benchmark_parser, grpo_args, interleaved_steps,  # noqa: E402
+                                                   parse_benchmark_args, step_stats, timed_grpo_steps,
+                                                   write_iu_dataset)
 
 
 def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Namespace) -> list[dict]:
@@ -31,9 +32,7 @@ def measure(model: Path, dataset: Path, out: Path, edits: str, args: argparse.Na
 
 
 def summarise(steps: list[dict]) -> dict[str, float]:
-    times = [float(s["step_time"]) for s in steps]
-    return {"step": statistics.mean(times), "step_sd": statistics.stdev(times) if len(times) > 1 else 0.0,
-            "hook": statistics.mean(float(s.get("editgrpo/hook_seconds", 0.0)) for s in steps),
+    return {**step_stats(steps), "hook": statistics.mean(float(s.get("editgrpo/hook_seconds", 0.0)) for s in steps),
             "edited": statistics.mean(float(s.get("editgrpo/edited_fraction", 0.0)) for s in steps)}
 
 
@@ -50,9 +49,8 @@ def main() -> int:
         model = build_tiny_model(work / "model")
         dataset = write_iu_dataset(work / "data", args.prompts * args.steps)
         configs = {"EditGRPO": "on", "Dr.GRPO": "off"}
-        steps: dict[str, list[dict]] = {name: [] for name in configs}
-        for round_, name in interleaved(list(configs), args.rounds):
-            steps[name] += measure(model, dataset, work / f"{name}_{round_}", configs[name], args)
+        steps = interleaved_steps(list(configs), args.rounds, lambda round_, name: measure(
+            model, dataset, work / f"{name}_{round_}", configs[name], args))
         results = {name: summarise(found) for name, found in steps.items()}
 
     base = results["Dr.GRPO"]["step"]

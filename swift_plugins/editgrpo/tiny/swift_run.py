@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Sequence
 
 from datasets_registry.iu_xray import read_report_rows
 from datasets_registry.jsonl import read_jsonl, write_jsonl
@@ -37,8 +37,10 @@ def iu_reports(limit: int | None = None) -> list[dict[str, str]]:
     return rows[:limit] if limit is not None else rows
 
 
-def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence[int] = (), seed: int = 0) -> Path:
-    """`train.jsonl` with `n` IU-XRay studies; rows listed in `empty_reference_rows` get an empty FINDINGS."""
+def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence[int] = (), seed: int = 0,
+                     image_size: int = IMAGE_SIZE) -> Path:
+    """`train.jsonl` with `n` IU-XRay studies (two `image_size`-px views each); rows listed in
+    `empty_reference_rows` get an empty FINDINGS."""
     import numpy as np
     from PIL import Image
 
@@ -53,7 +55,7 @@ def write_iu_dataset(out_dir: str | Path, n: int, empty_reference_rows: Sequence
         views = []
         for view in ("PA", "LATERAL"):
             path = out / "images" / f"{report['uid']}_{view}.png"
-            Image.fromarray((rng.random((IMAGE_SIZE, IMAGE_SIZE)) * 255).astype("uint8")).convert("RGB").save(path)
+            Image.fromarray((rng.random((image_size, image_size)) * 255).astype("uint8")).convert("RGB").save(path)
             views.append(StudyImage(str(path), view))
         context = {"indication": report["indication"] or None, "comparison": report["comparison"] or None}
         rows.append({
@@ -161,11 +163,23 @@ def parse_benchmark_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
-def interleaved(names: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
-    """(round, name) in the order A B B A A B ...: a drift in machine load hits every configuration alike."""
+def interleaved_steps(names: Sequence[str], rounds: int,
+                      measure: Callable[[int, str], list[dict]]) -> dict[str, list[dict]]:
+    """Each configuration's timed steps over `rounds` runs, measured in the order A B B A A B ... so that a
+    drift in machine load hits every configuration alike; `measure(round, name)` returns one run's steps."""
+    steps: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(rounds):
         for name in names if round_ % 2 == 0 else list(names)[::-1]:
-            yield round_, name
+            steps[name] += measure(round_, name)
+    return steps
+
+
+def step_stats(steps: Sequence[dict]) -> dict[str, float]:
+    """Mean and sd of swift's `step_time` over timed steps."""
+    import statistics
+
+    times = [float(s["step_time"]) for s in steps]
+    return {"step": statistics.mean(times), "step_sd": statistics.stdev(times) if len(times) > 1 else 0.0}
 
 
 def timed_grpo_steps(model_dir: str | Path, output_dir: str | Path, args: Sequence[str], env: dict[str, str],
