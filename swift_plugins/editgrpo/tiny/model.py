@@ -112,20 +112,15 @@ def radiology_corpus(extra: Iterable[str] | None = None) -> list[str]:
     return texts
 
 
-def _tokenizer_class(name: str):
-    import transformers
-
-    return getattr(transformers, name)
-
-
 def train_tokenizer(texts: list[str], family: str = DEFAULT_FAMILY):
     """The family's tokenizer class over a locally trained byte-level BPE; (tokenizer, number of BPE sub-words).
 
     The special tokens follow the sub-words in Qwen's order, so their ids are `n_bpe + k`."""
+    import transformers
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tiny = tiny_architecture(family)
-    tokenizer_cls = _tokenizer_class(tiny.tokenizer_class)
+    tokenizer_cls = getattr(transformers, tiny.tokenizer_class)
     template = tokenizer_cls()  # carries the family's normaliser / pre-tokenizer / decoder
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = template.backend_tokenizer.normalizer
@@ -168,83 +163,50 @@ def _text_ids(tokenizer, family: ModelFamily) -> dict[str, int]:
             "pad_token_id": end_of_text}
 
 
-def _qwen2_5_vl_config(tokenizer, family: ModelFamily):
-    from transformers import Qwen2_5_VLConfig
+def _tiny(config_class: str, tokenizer, family: ModelFamily, text: dict, vision: dict):
+    """A family's config with the sizes every tiny checkpoint shares (text hidden 64 / 2 layers / 4 heads,
+    2 kv; vision depth 2 / hidden 32 / out 64 on the family's patch grid), its own `text`/`vision` fields
+    on top, over `tokenizer`'s vocabulary with its special ids named."""
+    import transformers
 
-    return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": MROPE_SECTION},
-            "tie_word_embeddings": False,
-            **_text_ids(tokenizer, family),
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "patch_size": family.patch_size,
-            "spatial_merge_size": family.merge_size,
-            "temporal_patch_size": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
-        },
+    return getattr(transformers, config_class)(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                     "max_position_embeddings": 32768, "tie_word_embeddings": False,
+                     **_text_ids(tokenizer, family), **text},
+        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+                       "patch_size": family.patch_size, "spatial_merge_size": family.merge_size,
+                       "temporal_patch_size": 2, **vision},
         tie_word_embeddings=False,
         dtype="float32",
         **_special_ids(tokenizer),
     )
 
 
-def _qwen3_vision(family: ModelFamily) -> dict:
-    return {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-            "patch_size": family.patch_size, "spatial_merge_size": family.merge_size, "temporal_patch_size": 2,
-            "num_position_embeddings": 256}  # a 16x16 grid of learned positions, interpolated per image
+QWEN3_VISION = {"num_position_embeddings": 256}  # a 16x16 grid of learned positions, interpolated per image
+
+
+def _qwen2_5_vl_config(tokenizer, family: ModelFamily):
+    return _tiny("Qwen2_5_VLConfig", tokenizer, family,
+                 {"rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": MROPE_SECTION}},
+                 {"window_size": 112, "fullatt_block_indexes": [1]})
 
 
 def _qwen3_vl_config(tokenizer, family: ModelFamily):
-    from transformers import Qwen3VLConfig
-
-    return Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": QWEN3_VL_MROPE_SECTION,
-                                "mrope_interleaved": True},
-            "tie_word_embeddings": False, **_text_ids(tokenizer, family),
-        },
-        vision_config={**_qwen3_vision(family), "deepstack_visual_indexes": [0]},
-        tie_word_embeddings=False,
-        dtype="float32",
-        **_special_ids(tokenizer),
-    )
+    return _tiny("Qwen3VLConfig", tokenizer, family,
+                 {"head_dim": 16, "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
+                                                      "mrope_section": QWEN3_VL_MROPE_SECTION, "mrope_interleaved": True}},
+                 {**QWEN3_VISION, "deepstack_visual_indexes": [0]})
 
 
 def _qwen3_5_config(tokenizer, family: ModelFamily):
-    from transformers import Qwen3_5Config
-
-    return Qwen3_5Config(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": QWEN3_5_HEAD_DIM,
-            "max_position_embeddings": 32768, "layer_types": ["linear_attention", "full_attention"],
-            "linear_conv_kernel_dim": 4, "linear_key_head_dim": 16, "linear_value_head_dim": 16,
-            "linear_num_key_heads": 2, "linear_num_value_heads": 4,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000000.0, "partial_rotary_factor": 0.25,
-                                "mrope_section": QWEN3_5_MROPE_SECTION, "mrope_interleaved": True},
-            "tie_word_embeddings": False, **_text_ids(tokenizer, family),
-        },
-        vision_config=_qwen3_vision(family),
-        tie_word_embeddings=False,
-        dtype="float32",
-        **_special_ids(tokenizer),
-    )
+    return _tiny("Qwen3_5Config", tokenizer, family,
+                 {"head_dim": QWEN3_5_HEAD_DIM, "layer_types": ["linear_attention", "full_attention"],
+                  "linear_conv_kernel_dim": 4, "linear_key_head_dim": 16, "linear_value_head_dim": 16,
+                  "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                  "rope_parameters": {"rope_type": "default", "rope_theta": 10000000.0, "partial_rotary_factor": 0.25,
+                                      "mrope_section": QWEN3_5_MROPE_SECTION, "mrope_interleaved": True}},
+                 QWEN3_VISION)
 
 
 @dataclass(frozen=True)
