@@ -52,8 +52,9 @@ def _text(value: Any) -> str | None:
 def parse_row(row: Mapping[str, Any], index: int) -> tuple[str, str | None, str | None, str]:
     """(id or "", hyp, ref, format) of one result row.
 
-    swift infer rows: hyp = `response` (without a family's response prefix, Qwen3.5's thinking block); ref = the data set's `solution` column when present, else
-    swift's `labels` (the gold assistant turn); id = `study_id`, else `id`, else "" (row order).
+    swift infer rows: hyp = `response` (without a family's response prefix, Qwen3.5's thinking block);
+    ref = the data set's `solution` column when present, else swift's `labels` (the gold assistant
+    turn); id = `study_id`, else `id`, else "" (row order).
     Plain rows: `{id, hyp, ref}`.
     """
     if "response" in row:

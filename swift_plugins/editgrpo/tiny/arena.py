@@ -77,7 +77,7 @@ METHODS: dict[str, Method] = _methods(
     Method("editgrpo-luffy", "EditGRPO with LUFFY's shaped ratio on edited rows (EDITGRPO_EDIT_RATIO=luffy)",
            "editgrpo.sh", {"EDITGRPO_EDIT_RATIO": "luffy"}),
     # ms-swift's gold-guided peers and their combinations with the edits (run/peers.sh METHOD=...)
-    *(Method(name, f"ms-swift's {name.upper()} through run/peers.sh (METHOD={name})", "peers.sh", {"METHOD": name})
+    *(Method(name, f"ms-swift's gold-guided peer(s) through run/peers.sh (METHOD={name})", "peers.sh", {"METHOD": name})
       for name in PEER_METHODS),
 )
 
